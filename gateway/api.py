@@ -1,0 +1,119 @@
+"""The gateway's own routes: tokens, public keys, the merged OpenAPI and Swagger UI."""
+
+import asyncio
+import time
+from typing import Annotated, Any
+
+import aiohttp
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from gateway import openapi
+from gateway.deps import TokenRequest, client_address, token_request
+from gateway.errors import OAuthError
+from gateway.schemas import Jwks, TokenReply
+from services.common.schemas import problem_responses
+
+router = APIRouter()
+SPEC_TTL_SECONDS = 30.0
+
+
+@router.post(
+    "/auth/token",
+    summary="Get an access token",
+    description=(
+        "OAuth2 token endpoint (form-encoded). `grant_type=password` with `username`, "
+        "`password` and `otp` where two-factor is enrolled; `grant_type=client_credentials` "
+        "with `client_id` and `client_secret` in the form or HTTP Basic. Errors carry the "
+        "RFC 6749 `error` code (invalid_request, invalid_grant, invalid_client, "
+        "unsupported_grant_type) inside a problem+json body."
+    ),
+    tags=["auth"],
+    responses=problem_responses(400, 401, 429, 503),
+)
+async def issue_token(
+    request: Request,
+    form: Annotated[TokenRequest, Depends(token_request)],
+    response: Response,
+) -> TokenReply:
+    signin = request.app.state.signin
+    client = request.app.state.upstream_client
+    address = client_address(request)
+    response.headers["Cache-Control"] = "no-store"
+    if form.grant_type == "password":
+        if not form.username or not form.password:
+            raise OAuthError(
+                "invalid_request", "username and password are required.",
+                field="username" if not form.username else "password",
+            )
+        reply = await signin.password(
+            client, username=form.username, password=form.password, otp=form.otp, address=address
+        )
+    elif form.grant_type == "client_credentials":
+        if not form.client_id or not form.client_secret:
+            raise OAuthError(
+                "invalid_client", "client_id and client_secret are required.", 401,
+                field="client_id" if not form.client_id else "client_secret",
+            )
+        reply = await signin.client_credentials(
+            client, client_id=form.client_id, client_secret=form.client_secret,
+            address=address, basic=form.basic_auth,
+        )
+    else:
+        raise OAuthError(
+            "unsupported_grant_type",
+            "grant_type must be password or client_credentials.",
+            field="grant_type",
+        )
+    return TokenReply(**reply)
+
+
+@router.get(
+    "/.well-known/jwks.json",
+    summary="The public keys that verify access tokens",
+    tags=["auth"],
+)
+async def read_jwks(request: Request) -> Jwks:
+    return Jwks.model_validate(request.app.state.signing_key.jwks())
+
+
+async def _service_spec(client: aiohttp.ClientSession, url: str) -> dict[str, Any] | None:
+    try:
+        async with client.get(url + "/openapi.json") as reply:
+            if reply.status == 200:
+                data = await reply.json()
+                return data if isinstance(data, dict) else None
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return None
+    return None
+
+
+@router.get("/openapi.json", include_in_schema=False)
+async def read_openapi(request: Request) -> JSONResponse:
+    """The merged document, rebuilt at most every SPEC_TTL_SECONDS. A service that is down is
+    served from its last good copy."""
+    state = request.app.state
+    now = time.monotonic()
+    if now - state.spec_built_at > SPEC_TTL_SECONDS:
+        settings = state.settings
+        names = sorted(set(settings.routes.values()))
+        fetched = await asyncio.gather(
+            *(_service_spec(state.upstream_client, settings.services[n]) for n in names)
+        )
+        for name, spec in zip(names, fetched, strict=True):
+            if spec is not None:
+                state.service_specs[name] = spec
+        own = request.app.openapi()
+        state.spec = openapi.merge(own, state.service_specs, title="cwshub API")
+        state.spec_built_at = now if len(state.service_specs) == len(names) else 0.0
+    return JSONResponse(state.spec)
+
+
+@router.get("/docs", include_in_schema=False)
+async def read_docs() -> HTMLResponse:
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title="cwshub API",
+        swagger_ui_parameters={"persistAuthorization": True},
+    )

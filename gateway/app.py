@@ -1,0 +1,93 @@
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from gateway import proxy
+from gateway.api import router
+from gateway.keys import load_signing_key
+from gateway.ratelimit import FailureLimiter
+from gateway.settings import Settings
+from gateway.signin import SignIn
+from services.common.app import build_app
+
+
+def _upstream_client(settings: Settings) -> Any:
+    @asynccontextmanager
+    async def worker(app: FastAPI) -> AsyncIterator[None]:
+        app.state.upstream_client = proxy.session(
+            pool_size=settings.upstream_pool_size,
+            connect_timeout=settings.upstream_connect_timeout_seconds,
+            total_timeout=settings.upstream_timeout_seconds,
+        )
+        try:
+            yield
+        finally:
+            await app.state.upstream_client.close()
+
+    return worker
+
+
+async def upstreams_ready(app: FastAPI) -> dict[str, Any]:
+    """Ready when every service answers its own /readyz."""
+    settings: Settings = app.state.settings
+    checks: dict[str, Any] = {}
+    for name, url in sorted(settings.services.items()):
+        try:
+            async with app.state.upstream_client.get(
+                url + "/readyz", timeout=aiohttp.ClientTimeout(total=3)
+            ) as reply:
+                checks[name] = "ok" if reply.status == 200 else f"status {reply.status}"
+        except (aiohttp.ClientError, TimeoutError):
+            checks[name] = "unreachable"
+    return checks
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    key = load_signing_key(
+        settings.private_key_file,
+        generate=settings.env == "dev",
+        previous_public=settings.previous_public_key_files,
+    )
+    app = build_app(
+        name="gateway",
+        title="cwshub gateway",
+        description="Tokens, routing and the merged API documentation.",
+        settings=settings,
+        routers=[router],
+        workers=[_upstream_client(settings)],
+        ready=upstreams_ready,
+        verify_tokens=False,
+        public_docs=False,
+        middleware=[
+            (
+                proxy.Proxy,
+                {
+                    "routes": settings.routes,
+                    "services": settings.services,
+                    "max_body_bytes": settings.max_body_bytes,
+                },
+            ),
+            (
+                CORSMiddleware,
+                {
+                    "allow_origins": settings.cors_origins,
+                    "allow_methods": ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+                    "allow_headers": ["Authorization", "Content-Type", "If-Match",
+                                      "If-None-Match", "Idempotency-Key", "X-Request-ID"],
+                    "expose_headers": ["ETag", "Location", "Retry-After", "X-Request-ID"],
+                    "max_age": 600,
+                },
+            ),
+        ],
+    )
+    app.state.signing_key = key
+    app.state.signin = SignIn(
+        settings, key, FailureLimiter(window_seconds=settings.failure_window_seconds)
+    )
+    app.state.spec, app.state.spec_built_at, app.state.service_specs = {}, 0.0, {}
+    return app

@@ -1,0 +1,74 @@
+"""Gateway dependencies: token form parsing (OAuth2, RFC 6749) and the client's address."""
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import unquote
+
+from fastapi import Form, Request
+
+from gateway.errors import OAuthError
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    grant_type: str
+    username: str | None
+    password: str | None
+    otp: str | None
+    client_id: str | None
+    client_secret: str | None
+    basic_auth: bool
+
+
+def _basic(request: Request) -> tuple[str, str] | None:
+    """Client credentials in HTTP Basic, form-urlencoded per RFC 6749 section 2.3.1."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    try:
+        decoded = base64.b64decode(value, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise OAuthError("invalid_client", "The Basic credentials are malformed.", 401) from None
+    client_id, sep, secret = decoded.partition(":")
+    if not sep:
+        raise OAuthError("invalid_client", "The Basic credentials are malformed.", 401)
+    return unquote(client_id), unquote(secret)
+
+
+Field = Annotated[str | None, Form(max_length=1024)]
+
+
+async def token_request(
+    request: Request,
+    grant_type: Annotated[
+        str | None,
+        Form(description="password, client_credentials", max_length=64),
+    ] = None,
+    username: Field = None,
+    password: Field = None,
+    otp: Annotated[str | None, Form(description="Current TOTP code, where enrolled", max_length=16)] = None,
+    client_id: Field = None,
+    client_secret: Field = None,
+    scope: Field = None,
+) -> TokenRequest:
+    if not grant_type:
+        raise OAuthError("invalid_request", "grant_type is required.", field="grant_type")
+    basic = _basic(request)
+    if basic:
+        client_id, client_secret = basic
+    return TokenRequest(
+        grant_type=grant_type,
+        username=username,
+        password=password,
+        otp=otp or None,
+        client_id=client_id,
+        client_secret=client_secret,
+        basic_auth=basic is not None,
+    )
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"

@@ -1,0 +1,22 @@
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class TokenReply(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="Seconds until the token expires", examples=[900])
+
+
+class Jwk(BaseModel):
+    kty: str
+    kid: str
+    use: str
+    alg: str
+    n: str
+    e: str
+
+
+class Jwks(BaseModel):
+    keys: list[Jwk]

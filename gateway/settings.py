@@ -1,0 +1,52 @@
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.common.settings import DATA_DIR
+
+
+class Settings(BaseSettings):
+    """Gateway settings, from GATEWAY_* environment variables (dicts and lists as JSON)."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    log_level: str = "INFO"
+
+    # Signing. In dev the key pair is generated on first start; elsewhere it must be provided.
+    private_key_file: Path = DATA_DIR / "keys" / "gateway-private.pem"
+    previous_public_key_files: list[Path] = Field(
+        default_factory=list, description="Keys still published in the JWKS during a rotation."
+    )
+    jwt_issuer: str = "cwshub"
+    jwt_audience: str = "cwshub-api"
+    internal_audience: str = "cwshub-internal"
+    subject: str = "gateway"
+    access_token_seconds: int = Field(default=900, ge=60, le=3600)
+
+    # Where things are: service name -> base URL, and resource (first path segment after
+    # /api/v1/) -> service name.
+    services: dict[str, str] = {"directory": "http://127.0.0.1:8001"}
+    routes: dict[str, str] = {"regions": "directory", "counties": "directory"}
+    credentials_service: str = "directory"
+
+    upstream_timeout_seconds: float = 30.0
+    upstream_connect_timeout_seconds: float = 3.0
+    upstream_pool_size: int = 256
+    max_body_bytes: int = 10 * 1024 * 1024
+
+    cors_origins: list[str] = Field(default_factory=list)
+
+    # Brute force: failed sign-ins per username and per client address within the window.
+    max_failures_per_username: int = 5
+    max_failures_per_address: int = 20
+    failure_window_seconds: int = 900
+
+    @model_validator(mode="after")
+    def _routes_name_known_services(self) -> "Settings":
+        unknown = sorted({s for s in self.routes.values() if s not in self.services})
+        if unknown or self.credentials_service not in self.services:
+            raise ValueError(f"routes name services with no URL: {unknown}")
+        return self

@@ -1,0 +1,286 @@
+"""The HTTP frame every service shares: middleware (request id, access log, metrics), the one
+problem+json error handler, and /healthz, /readyz, /metrics."""
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.common.auth import TokenVerifier
+from services.common.db import create_engine, create_sessionmaker, ping
+from services.common.errors import (
+    PROBLEM_MEDIA_TYPE,
+    DomainError,
+    FieldError,
+    problem,
+    problem_for,
+)
+from services.common.logging import configure_logging, current_request_id, request_context
+from services.common.settings import ServiceSettings
+
+access_log = logging.getLogger("cwshub.access")
+error_log = logging.getLogger("cwshub.error")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_SOURCES = {"body", "query", "path", "header", "cookie"}
+_STATUS_SLUGS = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized"}
+
+Worker = Callable[[FastAPI], Any]
+
+
+class Metrics:
+    def __init__(self, service: str) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "http_requests_total",
+            "Requests served",
+            ["service", "method", "route", "status"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "http_request_duration_seconds",
+            "Time to serve a request",
+            ["service", "method", "route"],
+            registry=self.registry,
+        )
+        self.service = service
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(self.service, method, route, str(status)).inc()
+        self.duration.labels(self.service, method, route).observe(seconds)
+
+
+class Observability:
+    """Pure ASGI middleware: a request id for every request (taken from X-Request-ID when sane),
+    one JSON access-log line, and Prometheus counters. Logs the path, never the query string."""
+
+    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = incoming_request_id(scope) or uuid.uuid4().hex
+        context: dict[str, Any] = {"request_id": request_id, "principal": None}
+        token = request_context.set(context)
+        started = time.perf_counter()
+        status = 500
+        header = (b"x-request-id", request_id.encode())
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            seconds = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            self.metrics.observe(scope["method"], route, status, seconds)
+            access_log.info(
+                "request",
+                extra={
+                    "principal": context["principal"],
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 2),
+                },
+            )
+            request_context.reset(token)
+
+
+def incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            text = value.decode("latin-1")
+            return text if _REQUEST_ID.match(text) else None
+    return None
+
+
+def problem_response(
+    request: Request, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def field_name(loc: Iterable[Any]) -> str:
+    """('query', 'limit') -> 'limit'; ('body', 'county', 'fips') -> 'county.fips'; ('body',) -> 'body'."""
+    parts = [str(p) for p in loc]
+    if len(parts) > 1 and parts[0] in _SOURCES:
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def domain_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, DomainError)
+        body = problem_for(exc, instance=request.url.path, request_id=current_request_id())
+        return problem_response(request, exc.status, body, exc.headers or None)
+
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        errors = []
+        for error in exc.errors():
+            loc = error.get("loc", ())
+            message = error.get("msg", "invalid")
+            if error.get("type") == "json_invalid":
+                loc, message = ("body",), "the body is not valid JSON"
+            errors.append(FieldError(field_name(loc), message))
+        fields = ", ".join(sorted({e.field for e in errors}))
+        body = problem(
+            status=422,
+            title="The request is not valid",
+            detail=f"Check these fields: {fields}.",
+            slug="validation-error",
+            instance=request.url.path,
+            request_id=current_request_id(),
+            errors=errors,
+        )
+        return problem_response(request, 422, body)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        slug = _STATUS_SLUGS.get(exc.status_code, "http-error")
+        title = slug.replace("-", " ").capitalize()
+        detail = exc.detail if isinstance(exc.detail, str) else title
+        if exc.status_code == 404:
+            detail = "There is no such resource."
+        body = problem(
+            status=exc.status_code,
+            title=title,
+            detail=detail,
+            slug=slug,
+            instance=request.url.path,
+            request_id=current_request_id(),
+        )
+        return problem_response(request, exc.status_code, body, getattr(exc, "headers", None))
+
+    async def unexpected_error(request: Request, exc: Exception) -> Response:
+        error_log.error("unhandled error", exc_info=exc)
+        body = problem(
+            status=500,
+            title="Internal error",
+            detail="Something went wrong on our side; quote the request_id to the office.",
+            slug="internal-error",
+            instance=request.url.path,
+            request_id=current_request_id(),
+        )
+        return problem_response(request, 500, body)
+
+    app.add_exception_handler(DomainError, domain_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected_error)
+
+
+def operations_router(ready: Callable[[FastAPI], Awaitable[dict[str, Any]]]) -> APIRouter:
+    """/healthz (alive), /readyz (dependencies answer, else 503), /metrics (Prometheus)."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    async def readyz(request: Request) -> Response:
+        checks = await ready(request.app)
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ok" if ok else "unavailable", "checks": checks},
+            status_code=200 if ok else 503,
+        )
+
+    @router.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        data = generate_latest(request.app.state.metrics.registry)
+        return Response(data, media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+async def database_ready(app: FastAPI) -> dict[str, Any]:
+    """Ready when the service's database answers."""
+    try:
+        await ping(app.state.engine)
+    except Exception:  # any failure to answer means not ready
+        return {"database": "unreachable"}
+    return {"database": "ok"}
+
+
+Ready = Callable[[FastAPI], Awaitable[dict[str, Any]]]
+
+
+def build_app(
+    *,
+    name: str,
+    title: str,
+    description: str,
+    settings: Any,
+    routers: Iterable[APIRouter],
+    database_url: str | None = None,
+    workers: Iterable[Worker] = (),
+    ready: Ready = database_ready,
+    verify_tokens: bool = True,
+    public_docs: bool = True,
+    middleware: Iterable[tuple[Any, dict[str, Any]]] = (),
+    version: str = "1.0.0",
+) -> FastAPI:
+    """An app with cwshub's frame: error handling, observability, operations routes, and (for a
+    service) its database and token verifier.
+
+    `workers` are async context-manager factories taking the app (HTTP clients, outbox relays),
+    entered after the database is ready and exited before it is disposed."""
+    configure_logging(name, settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if database_url:
+            app.state.engine = create_engine(database_url, pool_size=settings.db_pool_size)
+            app.state.sessionmaker = create_sessionmaker(app.state.engine)
+        try:
+            async with AsyncExitStack() as stack:
+                for worker in workers:
+                    await stack.enter_async_context(worker(app))
+                yield
+        finally:
+            if database_url:
+                await app.state.engine.dispose()
+
+    docs = {} if public_docs else {"openapi_url": None, "docs_url": None}
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
+        lifespan=lifespan,
+        redoc_url=None,
+        **docs,  # type: ignore[arg-type]
+    )
+    app.state.settings = settings
+    app.state.metrics = Metrics(name)
+    if verify_tokens:
+        app.state.verifier = TokenVerifier.from_settings(settings)
+    install_error_handlers(app)
+    app.include_router(operations_router(ready))
+    for router in routers:
+        app.include_router(router)
+    for middleware_class, options in middleware:  # innermost first
+        app.add_middleware(middleware_class, **options)
+    app.add_middleware(Observability, metrics=app.state.metrics)
+    return app

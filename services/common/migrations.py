@@ -1,0 +1,85 @@
+"""Alembic, one migration tree and one version table per service.
+
+`python -m services.common.migrations <service> [upgrade|downgrade] [revision]` is what
+`make migrate` runs; tests call upgrade()/downgrade() on fresh databases."""
+
+import asyncio
+import sys
+from importlib import import_module
+from typing import Any
+
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy import MetaData
+from sqlalchemy.engine import Connection
+
+from services.common.db import create_engine, safe_url
+
+
+def config(service: str, url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", f"services.{service}:migrations")
+    cfg.attributes["database_url"] = url
+    cfg.attributes["version_table"] = f"alembic_version_{service}"
+    return cfg
+
+
+def upgrade(service: str, url: str, revision: str = "head") -> None:
+    command.upgrade(config(service, url), revision)
+
+
+def downgrade(service: str, url: str, revision: str = "base") -> None:
+    command.downgrade(config(service, url), revision)
+
+
+def run_env(target_metadata: MetaData) -> None:
+    """Body of every service's migrations/env.py (online mode, async engine)."""
+    cfg = context.config
+    url: str = cfg.attributes["database_url"]
+    version_table: str = cfg.attributes["version_table"]
+
+    def migrate(connection: Connection) -> None:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            version_table=version_table,
+            render_as_batch=connection.dialect.name == "sqlite",
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def main() -> None:
+        engine = create_engine(url, pool_size=1)
+        try:
+            async with engine.begin() as connection:
+                await connection.run_sync(migrate)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(main())
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        print("usage: python -m services.common.migrations <service> [upgrade|downgrade] [rev]")
+        return 2
+    service, action = argv[0], (argv[1] if len(argv) > 1 else "upgrade")
+    settings: Any = import_module(f"services.{service}.settings").Settings()
+    url = settings.database_url
+    try:
+        if action == "upgrade":
+            upgrade(service, url, argv[2] if len(argv) > 2 else "head")
+        elif action == "downgrade":
+            downgrade(service, url, argv[2] if len(argv) > 2 else "base")
+        else:
+            print(f"unknown action {action!r}: use upgrade or downgrade")
+            return 2
+    except OSError as exc:
+        print(f"{service}: cannot reach the database ({exc}). Is it running? Check {safe_url(url)!r}.")
+        return 1
+    print(f"{service}: database at {action} done")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

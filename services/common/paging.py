@@ -1,0 +1,88 @@
+"""Opaque cursor paging (keyset): `?limit=` (default 50, max 500) and `?cursor=`."""
+
+import base64
+import binascii
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from typing import Any, Generic, TypeVar
+
+import orjson
+from pydantic import BaseModel, Field
+from sqlalchemy import Select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from services.common.errors import FieldError, InvalidInput
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list. Pass `next_cursor` back as `?cursor=` for the next page; null at the end."""
+
+    items: list[T]
+    next_cursor: str | None = Field(default=None, description="Opaque; null on the last page.")
+
+
+def _invalid_cursor() -> InvalidInput:
+    return InvalidInput(
+        "The cursor is not one this list gave out.",
+        errors=[FieldError("cursor", "unknown or malformed cursor; start again without it")],
+    )
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    plain = [v.isoformat() if isinstance(v, dt.datetime) else v for v in values]
+    raw = orjson.dumps(plain, default=str)
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, columns: Sequence[InstrumentedAttribute[Any]]) -> list[Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = orjson.loads(raw)
+    except (binascii.Error, ValueError):
+        raise _invalid_cursor() from None
+    if not isinstance(values, list) or len(values) != len(columns):
+        raise _invalid_cursor()
+    return [_coerce(v, c) for v, c in zip(values, columns, strict=True)]
+
+
+def _coerce(value: Any, column: InstrumentedAttribute[Any]) -> Any:
+    python_type = column.type.python_type
+    try:
+        if python_type is uuid.UUID:
+            return uuid.UUID(str(value))
+        if python_type is dt.datetime:
+            return dt.datetime.fromisoformat(str(value))
+        if python_type in (int, str) and isinstance(value, python_type):
+            return value
+    except (ValueError, TypeError):
+        raise _invalid_cursor() from None
+    raise _invalid_cursor()
+
+
+async def paginate(
+    session: AsyncSession,
+    stmt: Select[Any],
+    *,
+    order_by: Sequence[InstrumentedAttribute[Any]],
+    limit: int,
+    cursor: str | None,
+    descending: bool = False,
+) -> tuple[list[Any], str | None]:
+    """Rows after the cursor in `order_by` order (the last column must be unique) and the next cursor."""
+    if cursor:
+        after = decode_cursor(cursor, order_by)
+        keys, bound = tuple_(*order_by), tuple_(*after)
+        stmt = stmt.where(keys < bound if descending else keys > bound)
+    ordering = [c.desc() if descending else c.asc() for c in order_by]
+    rows = list((await session.scalars(stmt.order_by(*ordering).limit(limit + 1))).all())
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, encode_cursor([getattr(rows[-1], c.key) for c in order_by])

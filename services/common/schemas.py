@@ -1,0 +1,51 @@
+"""Contract pieces every service shares: the problem body and its OpenAPI responses."""
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from services.common.errors import PROBLEM_MEDIA_TYPE
+
+
+class FieldProblem(BaseModel):
+    field: str = Field(examples=["limit"])
+    message: str = Field(examples=["Input should be less than or equal to 500"])
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details: the one error shape of cwshub."""
+
+    type: str = Field(examples=["/problems/not-found"])
+    title: str
+    status: int
+    detail: str
+    instance: str
+    request_id: str | None
+    errors: list[FieldProblem] | None = None
+
+
+_DESCRIPTIONS = {
+    400: "Bad request",
+    401: "No valid access token",
+    403: "The caller lacks the role or permission",
+    404: "Not found (or in another county)",
+    409: "Conflict with the current state",
+    412: "If-Match names an old version",
+    422: "Invalid input; `errors` names each field",
+    428: "If-Match is required",
+    429: "Too many requests",
+    503: "A dependency is unavailable",
+    504: "A dependency timed out",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the problems a route can answer."""
+    return {
+        status: {
+            "model": Problem,
+            "description": _DESCRIPTIONS[status],
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }

@@ -1,0 +1,100 @@
+"""Start one cwshub process: `python -m services.common.serve <gateway|directory|...> --port N`.
+
+Checks what a newcomer trips over before uvicorn starts, and says what to do in one line: a
+port already taken, a database that does not answer, a missing signing key."""
+
+import argparse
+import asyncio
+import errno
+import importlib
+import socket
+import sys
+from typing import Any
+
+import uvicorn
+
+from services.common.db import create_engine, ping, safe_url
+
+DEFAULT_PORTS = {
+    "gateway": 8000,
+    "directory": 8001,
+    "requests": 8002,
+    "notifications": 8003,
+    "reports": 8004,
+    "linkages": 8005,
+}
+
+
+def fail(message: str) -> None:
+    print(f"cwshub: {message}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+def check_port(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                fail(
+                    f"port {port} is already in use (another cwshub still running?). Stop it, "
+                    f"or choose another port with --port."
+                )
+            fail(f"cannot listen on {host}:{port}: {exc.strerror}")
+
+
+def check_database(url: str) -> None:
+    async def probe() -> None:
+        engine = create_engine(url, pool_size=1)
+        try:
+            await asyncio.wait_for(ping(engine), timeout=10)
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(probe())
+    except Exception as exc:  # any failure: say which database and what to check
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        fail(
+            f"the database at {safe_url(url)} does not answer ({reason}). Start it, or set the "
+            f"service's *_DATABASE_URL; then run 'make migrate'."
+        )
+
+
+def module_for(name: str) -> str:
+    return "gateway.app" if name == "gateway" else f"services.{name}.app"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("name", choices=sorted(DEFAULT_PORTS))
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int)
+    args = parser.parse_args(argv)
+    port = args.port or DEFAULT_PORTS[args.name]
+
+    check_port(args.host, port)
+    module = importlib.import_module(module_for(args.name))
+    try:
+        app: Any = module.create_app()
+    except Exception as exc:  # settings and keys: print the reason, not a traceback
+        fail(f"{args.name} cannot start: {exc}")
+    database_url = getattr(app.state.settings, "database_url", None)
+    if database_url:
+        check_database(database_url)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        proxy_headers=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The directory: regions, counties, people, accounts and API clients."""

@@ -1,0 +1,124 @@
+"""Directory routes: thin; the rules live in the domain modules."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Response
+from sqlalchemy import select
+
+from services.common.deps import PageDep, PrincipalDep, SessionDep
+from services.common.errors import NotFound
+from services.common.etag import etag, matches
+from services.common.paging import Page, paginate
+from services.common.schemas import problem_responses
+from services.directory import credentials
+from services.directory.deps import CountyDep, require_gateway
+from services.directory.models import County, Region
+from services.directory.schemas import (
+    ClientCredentials,
+    CountyRead,
+    PasswordCredentials,
+    RegionRead,
+    VerifiedClaims,
+)
+
+router = APIRouter(prefix="/api/v1")
+internal = APIRouter(prefix="/internal", include_in_schema=False)
+
+READ_ERRORS = problem_responses(401, 422)
+
+
+@router.get(
+    "/regions",
+    summary="List the six regions",
+    tags=["regions"],
+    responses=READ_ERRORS,
+)
+async def list_regions(
+    session: SessionDep, _: PrincipalDep, page: PageDep
+) -> Page[RegionRead]:
+    rows, next_cursor = await paginate(
+        session, select(Region), order_by=[Region.code], limit=page.limit, cursor=page.cursor
+    )
+    return Page[RegionRead](
+        items=[RegionRead.model_validate(r) for r in rows], next_cursor=next_cursor
+    )
+
+
+@router.get(
+    "/regions/{region_id}",
+    summary="Read one region",
+    tags=["regions"],
+    responses=problem_responses(401, 404, 422),
+)
+async def read_region(session: SessionDep, _: PrincipalDep, region_id: uuid.UUID) -> RegionRead:
+    region = await session.get(Region, region_id)
+    if region is None:
+        raise NotFound(f"There is no region with id {region_id}.")
+    return RegionRead.model_validate(region)
+
+
+@router.get(
+    "/counties",
+    summary="List counties",
+    description="Filter by `region` (id or code such as `bay_area`) and `q` (part of the name).",
+    tags=["counties"],
+    responses=READ_ERRORS,
+)
+async def list_counties(
+    session: SessionDep,
+    _: PrincipalDep,
+    page: PageDep,
+    region: Annotated[str | None, Query(description="Region id or code, e.g. bay_area")] = None,
+    q: Annotated[str | None, Query(max_length=64, description="Part of the name")] = None,
+) -> Page[CountyRead]:
+    stmt = select(County)
+    if region:
+        try:
+            stmt = stmt.where(County.region_id == uuid.UUID(region))
+        except ValueError:
+            stmt = stmt.join(Region).where(Region.code == region)
+    if q:
+        stmt = stmt.where(County.name.icontains(q, autoescape=True))
+    rows, next_cursor = await paginate(
+        session, stmt, order_by=[County.fips], limit=page.limit, cursor=page.cursor
+    )
+    return Page[CountyRead](
+        items=[CountyRead.model_validate(c) for c in rows], next_cursor=next_cursor
+    )
+
+
+@router.get(
+    "/counties/{fips}",
+    summary="Read one county",
+    description="Returns an `ETag`; send it as `If-None-Match` to get 304 when unchanged.",
+    tags=["counties"],
+    response_model=CountyRead,
+    responses={304: {"description": "Not modified"}, **problem_responses(401, 404, 422)},
+)
+async def read_county(
+    county: CountyDep,
+    _: PrincipalDep,
+    response: Response,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> CountyRead | Response:
+    tag = etag(county.version)
+    if matches(if_none_match, tag):
+        return Response(status_code=304, headers={"ETag": tag})
+    response.headers["ETag"] = tag
+    return CountyRead.model_validate(county)
+
+
+@internal.post("/credentials/verify", dependencies=[Depends(require_gateway)])
+async def verify_credentials(
+    session: SessionDep, body: PasswordCredentials | ClientCredentials
+) -> VerifiedClaims:
+    if isinstance(body, PasswordCredentials):
+        claims = await credentials.verify_password(
+            session, username=body.username, password=body.password, otp=body.otp
+        )
+    else:
+        claims = await credentials.verify_client(
+            session, client_id=body.client_id, client_secret=body.client_secret
+        )
+    return VerifiedClaims(**claims.as_dict())

@@ -1,0 +1,22 @@
+from fastapi import FastAPI
+
+from services.common.app import build_app
+from services.common.auth import TokenVerifier
+from services.directory.api import internal, router
+from services.directory.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    app = build_app(
+        name="directory",
+        title="cwshub directory",
+        description="Regions, counties, people and their roles, accounts and API clients.",
+        settings=settings,
+        database_url=settings.database_url,
+        routers=[router, internal],
+    )
+    app.state.internal_verifier = TokenVerifier.from_settings(
+        settings, audience=settings.internal_audience
+    )
+    return app

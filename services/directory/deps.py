@@ -1,0 +1,39 @@
+"""Directory dependencies: row loaders and the gateway-only guard."""
+
+from typing import Annotated
+
+from fastapi import Depends, Path, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials
+
+from services.common.auth import TokenVerifier
+from services.common.deps import SessionDep, bearer
+from services.common.errors import Forbidden, NotFound, Unauthorized
+from services.directory.models import County
+
+
+async def require_gateway(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> None:
+    """Internal endpoints answer only the gateway: a token it signed for itself, with the
+    internal audience that it never puts in tokens for clients."""
+    if credentials is None:
+        raise Unauthorized("This endpoint is for the gateway only.")
+    verifier: TokenVerifier = request.app.state.internal_verifier
+    claims = await verifier.verify(credentials.credentials)
+    settings = request.app.state.settings
+    if claims.get("sub") != settings.gateway_subject or "service" not in claims.get("roles", []):
+        raise Forbidden("This endpoint is for the gateway only.")
+
+
+async def county_or_404(
+    session: SessionDep,
+    fips: Annotated[str, Path(pattern=r"^\d{5}$", description="FIPS code, e.g. 06067")],
+) -> County:
+    county = await session.get(County, fips)
+    if county is None:
+        raise NotFound(f"There is no county with FIPS code {fips}.")
+    return county
+
+
+CountyDep = Annotated[County, Depends(county_or_404)]

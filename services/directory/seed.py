@@ -1,0 +1,72 @@
+"""Demo accounts and clients for `make run` (dev only). Idempotent: existing names are reset
+to the values below, so the README's logins always work."""
+
+import asyncio
+import sys
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.db import create_engine, create_sessionmaker
+from services.directory.credentials import TOOL_PERMISSIONS, hash_secret
+from services.directory.models import Account, ApiClient
+from services.directory.seed_data import region_id
+from services.directory.settings import Settings
+
+DEMO_PASSWORD = "cwshub-demo"
+DEMO_ACCOUNTS = [
+    # username, display name, county, region code, roles, perms
+    ("office.admin", "Office Administrator", None, None, ["office_admin"], list(TOOL_PERMISSIONS)),
+    ("sacramento.spoc", "Sacramento SPOC", "06067", None, ["county_admin"],
+     ["mac", "ddr", "scr", "vpn", "sbc", "relocation", "reports", "linkages"]),
+    ("sacramento.worker", "Sacramento Worker", "06067", None, ["county_user"], ["mac", "ddr"]),
+    ("fresno.worker", "Fresno Worker", "06019", None, ["county_user"], ["mac", "ddr"]),
+    ("bayarea.ssc", "Bay Area SSC", None, "bay_area", ["ssc"], []),
+]
+DEMO_CLIENTS = [
+    # client_id, name, secret, kind, roles, perms
+    ("helpdesk", "IBM help desk", "helpdesk-demo-secret", "helpdesk", ["helpdesk"], ["ddr"]),
+]
+
+
+async def seed_demo(session: AsyncSession) -> None:
+    password_hash = hash_secret(DEMO_PASSWORD)
+    for username, display, county, region, roles, perms in DEMO_ACCOUNTS:
+        account = await session.scalar(select(Account).where(Account.username == username))
+        if account is None:
+            account = Account(username=username)
+            session.add(account)
+        account.display_name = display
+        account.email = f"{username}@example.org"
+        account.county_fips = county
+        account.region_id = region_id(region) if region else None
+        account.roles, account.perms = roles, perms
+        account.password_hash, account.totp_secret, account.active = password_hash, None, True
+    for client_id, name, secret, kind, roles, perms in DEMO_CLIENTS:
+        client = await session.scalar(select(ApiClient).where(ApiClient.client_id == client_id))
+        if client is None:
+            client = ApiClient(client_id=client_id)
+            session.add(client)
+        client.name, client.kind, client.secret_hash = name, kind, hash_secret(secret)
+        client.roles, client.perms, client.active = roles, perms, True
+    await session.flush()
+
+
+async def main() -> int:
+    settings = Settings()
+    if settings.env == "prod":
+        print("cwshub: demo accounts are for dev only; not seeding a prod directory.")
+        return 1
+    engine = create_engine(settings.database_url, pool_size=1)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            await seed_demo(session)
+            await session.commit()
+    finally:
+        await engine.dispose()
+    print(f"directory: demo logins seeded (password {DEMO_PASSWORD!r})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
