@@ -39,7 +39,7 @@ def merge(own: dict[str, Any], services: dict[str, dict[str, Any]], *, title: st
         }
         spec = _rename_refs(spec, renames)
         for name, schema in spec.get("components", {}).get("schemas", {}).items():
-            schemas.setdefault(name, schema)
+            schemas.setdefault(renames.get(name, name), schema)
         for path, item in spec.get("paths", {}).items():
             if path.startswith("/api/"):
                 paths[path] = item

@@ -2,7 +2,7 @@
 RFC 9457 problem+json. Nothing here knows about HTTP frameworks."""
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -24,6 +24,10 @@ class DomainError(Exception):
     title = "Bad request"
     headers: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    default_headers: ClassVar[dict[str, str]] = {}
+
+    def __post_init__(self) -> None:
+        self.headers = {**self.default_headers, **self.headers}
 
     def __str__(self) -> str:
         return self.detail
@@ -39,9 +43,7 @@ class Unauthorized(DomainError):
     status = 401
     slug = "unauthorized"
     title = "Authentication required"
-
-    def __post_init__(self) -> None:
-        self.headers.setdefault("WWW-Authenticate", 'Bearer realm="cwshub"')
+    default_headers = {"WWW-Authenticate": 'Bearer realm="cwshub"'}
 
 
 class Forbidden(DomainError):

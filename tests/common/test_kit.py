@@ -1,0 +1,75 @@
+"""The kit's own rules: layering, cursors, problem fields, logs without secrets."""
+
+import ast
+import logging
+from pathlib import Path
+
+import pytest
+
+from services.common.app import field_name
+from services.common.errors import InvalidInput
+from services.common.logging import JsonFormatter
+from services.common.paging import decode_cursor, encode_cursor
+from services.directory.models import County
+
+ROOT = Path(__file__).resolve().parents[2]
+HTTP_MODULES = {"api.py", "deps.py", "app.py"}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_only_api_deps_and_app_import_fastapi() -> None:
+    """Domain code knows nothing of HTTP frameworks (STYLE.md rule 1)."""
+    offenders = [
+        str(path.relative_to(ROOT))
+        for folder in ("services", "gateway")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        if path.name not in HTTP_MODULES and _imports(path) & {"fastapi", "starlette"}
+    ]
+    assert offenders == []
+
+
+def test_the_layering_check_sees_an_offender(tmp_path: Path) -> None:
+    module = tmp_path / "lifecycle.py"
+    module.write_text("from fastapi import Request\n")
+    assert "fastapi" in _imports(module)
+
+
+def test_cursor_round_trip() -> None:
+    cursor = encode_cursor(["06067"])
+    assert decode_cursor(cursor, [County.fips]) == ["06067"]
+
+
+@pytest.mark.parametrize("cursor", ["%%%", "bm90IGpzb24", encode_cursor(["a", "b"]),
+                                    encode_cursor([5])])
+def test_bad_cursors_name_the_cursor_field(cursor: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        decode_cursor(cursor, [County.fips])
+    assert caught.value.errors[0].field == "cursor"
+
+
+@pytest.mark.parametrize(
+    ("loc", "name"),
+    [(("query", "limit"), "limit"), (("body", "county", "fips"), "county.fips"),
+     (("body",), "body"), (("path", "fips"), "fips")],
+)
+def test_field_names(loc: tuple, name: str) -> None:
+    assert field_name(loc) == name
+
+
+def test_log_lines_redact_secret_fields() -> None:
+    record = logging.makeLogRecord(
+        {"msg": "signin", "password": "hunter2hunter2", "client_secret": "abc", "status": 200}
+    )
+    line = JsonFormatter("test").format(record)
+    assert "hunter2hunter2" not in line and '"abc"' not in line
+    assert '"status":200' in line
