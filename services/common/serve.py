@@ -44,7 +44,7 @@ def check_port(host: str, port: int) -> None:
             fail(f"cannot listen on {host}:{port}: {exc.strerror}")
 
 
-def check_database(url: str) -> None:
+def check_database(name: str, url: str) -> None:
     async def probe() -> None:
         engine = create_engine(url, pool_size=1)
         try:
@@ -57,8 +57,8 @@ def check_database(url: str) -> None:
     except Exception as exc:  # any failure: say which database and what to check
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         fail(
-            f"the database at {safe_url(url)} does not answer ({reason}). Start it, or set the "
-            f"service's *_DATABASE_URL; then run 'make migrate'."
+            f"the database at {safe_url(url)} does not answer ({reason}). Start it, or set "
+            f"{name.upper()}_DATABASE_URL; then run 'make migrate'."
         )
 
 
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
         fail(f"{args.name} cannot start: {exc}")
     database_url = getattr(app.state.settings, "database_url", None)
     if database_url:
-        check_database(database_url)
+        check_database(args.name, database_url)
     uvicorn.run(
         app,
         host=args.host,

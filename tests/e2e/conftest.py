@@ -1,0 +1,149 @@
+"""Real processes: the gateway and the directory as uvicorn servers on free ports, the way
+`make run` starts them, plus an echo upstream for the proxy tests."""
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.common.db import create_engine, create_sessionmaker
+from services.directory.seed import seed_demo
+from tests.conftest import in_thread
+from tests.factories import make_account
+
+ROOT = Path(__file__).resolve().parents[2]
+FRONTEND = "http://frontend.test"
+# An account only the brute-force test signs in to (it ends up throttled).
+THROTTLED = "throttle.target"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url} exited early:\n{log.read_text()}")
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up:\n{log.read_text()}")
+
+
+@dataclass
+class Stack:
+    gateway: str
+    directory: str
+    echo: str
+    logs: dict[str, Path]
+
+
+def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    handle = log.open("wb")
+    return subprocess.Popen(
+        [sys.executable, *args], cwd=ROOT, env={**os.environ, **env}, stdout=handle,
+        stderr=subprocess.STDOUT,
+    )
+
+
+async def _seed(url: str) -> None:
+    engine = create_engine(url, pool_size=1)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            await seed_demo(session)
+            await make_account(session, username=THROTTLED, password="cwshub-demo")
+            await session.commit()
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def stack(
+    directory_db: str, key_files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    in_thread(asyncio.run, _seed(directory_db))
+    logs_dir = tmp_path_factory.mktemp("logs")
+    ports = {name: free_port() for name in ("gateway", "directory", "echo", "down")}
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    gateway_env = {
+        "GATEWAY_ENV": "test",
+        "GATEWAY_PRIVATE_KEY_FILE": str(key_files["private"]),
+        "GATEWAY_SERVICES": json.dumps(
+            {"directory": urls["directory"], "echo": urls["echo"], "down": urls["down"]}
+        ),
+        "GATEWAY_ROUTES": json.dumps(
+            {"regions": "directory", "counties": "directory", "echo": "echo", "down": "down"}
+        ),
+        "GATEWAY_UPSTREAM_TIMEOUT_SECONDS": "1",
+        "GATEWAY_MAX_FAILURES_PER_USERNAME": "3",
+        "GATEWAY_MAX_FAILURES_PER_ADDRESS": "1000",
+        "GATEWAY_CORS_ORIGINS": json.dumps([FRONTEND]),
+    }
+    directory_env = {
+        "DIRECTORY_ENV": "test",
+        "DIRECTORY_DATABASE_URL": directory_db,
+        "DIRECTORY_JWKS_URL": urls["gateway"] + "/.well-known/jwks.json",
+    }
+    logs = {name: logs_dir / f"{name}.log" for name in ("gateway", "directory", "echo")}
+    processes = {
+        "echo": start(
+            ["-m", "uvicorn", "tests.e2e.echo_app:app", "--port", str(ports["echo"]),
+             "--no-access-log"], {}, logs["echo"]
+        ),
+        "gateway": start(
+            ["-m", "services.common.serve", "gateway", "--port", str(ports["gateway"])],
+            gateway_env, logs["gateway"],
+        ),
+        "directory": start(
+            ["-m", "services.common.serve", "directory", "--port", str(ports["directory"])],
+            directory_env, logs["directory"],
+        ),
+    }
+    try:
+        for name in ("gateway", "directory"):
+            wait_until_up(urls[name], processes[name], logs[name])
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(urls["echo"] + "/", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield Stack(urls["gateway"], urls["directory"], urls["echo"], logs)
+    finally:
+        for process in processes.values():
+            process.terminate()
+        for process in processes.values():
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@pytest.fixture(scope="session")
+def gateway(stack: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.gateway, timeout=10) as client:
+        yield client
+
+
+def token_for(gateway: httpx.Client, username: str, password: str = "cwshub-demo") -> str:
+    reply = gateway.post(
+        "/auth/token", data={"grant_type": "password", "username": username, "password": password}
+    )
+    assert reply.status_code == 200, reply.text
+    return str(reply.json()["access_token"])

@@ -1,0 +1,154 @@
+"""Signing in at the gateway and reading the directory through it, over real HTTP."""
+
+import base64
+
+import httpx
+import pytest
+from jose import jwt
+
+from tests.e2e.conftest import THROTTLED, Stack, token_for
+
+
+def assert_problem(reply: httpx.Response, status: int) -> dict:
+    assert reply.status_code == status, reply.text
+    assert reply.headers["content-type"] == "application/problem+json"
+    body = reply.json()
+    assert body["status"] == status and body["request_id"] == reply.headers["x-request-id"]
+    return body
+
+
+class TestPasswordGrant:
+    def test_token_carries_the_account(self, gateway: httpx.Client) -> None:
+        reply = gateway.post(
+            "/auth/token",
+            data={"grant_type": "password", "username": "sacramento.worker",
+                  "password": "cwshub-demo"},
+        )
+        assert reply.status_code == 200
+        assert reply.headers["cache-control"] == "no-store"
+        body = reply.json()
+        assert body["token_type"] == "bearer" and body["expires_in"] == 900
+        claims = jwt.get_unverified_claims(body["access_token"])
+        header = jwt.get_unverified_header(body["access_token"])
+        assert header["alg"] == "RS256"
+        kids = [k["kid"] for k in gateway.get("/.well-known/jwks.json").json()["keys"]]
+        assert header["kid"] in kids
+        assert claims["county"] == "06067" and claims["roles"] == ["county_user"]
+        assert claims["perms"] == ["ddr", "mac"] and claims["name"] == "sacramento.worker"
+        assert claims["exp"] - claims["iat"] == 900
+        assert {"iss", "aud", "sub", "jti"} <= set(claims)
+
+    def test_wrong_password_and_unknown_user_get_the_same_answer(
+        self, gateway: httpx.Client
+    ) -> None:
+        wrong = gateway.post("/auth/token", data={
+            "grant_type": "password", "username": "fresno.worker", "password": "wrong"})
+        unknown = gateway.post("/auth/token", data={
+            "grant_type": "password", "username": "nobody.here", "password": "wrong"})
+        for reply in (wrong, unknown):
+            body = assert_problem(reply, 400)
+            assert body["error"] == "invalid_grant"
+        assert wrong.json()["error_description"] == unknown.json()["error_description"]
+
+    @pytest.mark.parametrize(
+        ("data", "error", "status"),
+        [({}, "invalid_request", 400),
+         ({"grant_type": "authorization_code"}, "unsupported_grant_type", 400),
+         ({"grant_type": "password", "username": "x"}, "invalid_request", 400),
+         ({"grant_type": "client_credentials", "client_id": "helpdesk"}, "invalid_client", 401)],
+    )
+    def test_malformed_requests_get_rfc6749_errors(
+        self, gateway: httpx.Client, data: dict, error: str, status: int
+    ) -> None:
+        body = assert_problem(gateway.post("/auth/token", data=data), status)
+        assert body["error"] == error and body["errors"]
+
+    def test_repeated_failures_for_one_username_answer_429(self, gateway: httpx.Client) -> None:
+        form = {"grant_type": "password", "username": THROTTLED, "password": "wrong"}
+        for _ in range(3):
+            assert gateway.post("/auth/token", data=form).status_code == 400
+        blocked = gateway.post("/auth/token", data={**form, "password": "cwshub-demo"})
+        body = assert_problem(blocked, 429)
+        assert int(blocked.headers["retry-after"]) > 0
+        assert body["error"] == "temporarily_unavailable"
+        # Another account is not affected.
+        assert token_for(gateway, "fresno.worker")
+
+
+class TestClientCredentials:
+    def test_form_and_basic(self, gateway: httpx.Client) -> None:
+        form = gateway.post("/auth/token", data={
+            "grant_type": "client_credentials", "client_id": "helpdesk",
+            "client_secret": "helpdesk-demo-secret"})
+        basic = gateway.post(
+            "/auth/token", data={"grant_type": "client_credentials"},
+            auth=("helpdesk", "helpdesk-demo-secret"),
+        )
+        for reply in (form, basic):
+            assert reply.status_code == 200, reply.text
+            claims = jwt.get_unverified_claims(reply.json()["access_token"])
+            assert claims["kind"] == "client" and claims["perms"] == ["ddr"]
+            assert claims["roles"] == ["helpdesk"] and claims["county"] is None
+
+    def test_wrong_secret_is_invalid_client_with_basic_challenge(
+        self, gateway: httpx.Client
+    ) -> None:
+        reply = gateway.post(
+            "/auth/token", data={"grant_type": "client_credentials"}, auth=("helpdesk", "guess")
+        )
+        assert assert_problem(reply, 401)["error"] == "invalid_client"
+        assert reply.headers["www-authenticate"].startswith("Basic")
+
+    def test_malformed_basic_header(self, gateway: httpx.Client) -> None:
+        reply = gateway.post(
+            "/auth/token", data={"grant_type": "client_credentials"},
+            headers={"Authorization": "Basic " + base64.b64encode(b"no-colon").decode()},
+        )
+        assert assert_problem(reply, 401)["error"] == "invalid_client"
+
+
+class TestCountiesThroughTheGateway:
+    def test_all_58_by_following_cursors(self, gateway: httpx.Client) -> None:
+        headers = {"Authorization": f"Bearer {token_for(gateway, 'sacramento.worker')}"}
+        fips: list[str] = []
+        params: dict = {"limit": 20}
+        while True:
+            page = gateway.get("/api/v1/counties", params=params, headers=headers).json()
+            fips += [c["fips"] for c in page["items"]]
+            if not page["next_cursor"]:
+                break
+            params["cursor"] = page["next_cursor"]
+        assert len(fips) == len(set(fips)) == 58
+
+    def test_one_page_of_500_has_all_58(self, gateway: httpx.Client) -> None:
+        headers = {"Authorization": f"Bearer {token_for(gateway, 'sacramento.worker')}"}
+        page = gateway.get("/api/v1/counties?limit=500", headers=headers).json()
+        assert len(page["items"]) == 58 and page["next_cursor"] is None
+
+    def test_without_token_is_401_problem(self, gateway: httpx.Client) -> None:
+        body = assert_problem(gateway.get("/api/v1/counties"), 401)
+        assert body["instance"] == "/api/v1/counties"
+
+    def test_client_token_reads_a_county_with_etag(self, gateway: httpx.Client) -> None:
+        token = gateway.post("/auth/token", data={"grant_type": "client_credentials"},
+                             auth=("helpdesk", "helpdesk-demo-secret")).json()["access_token"]
+        reply = gateway.get("/api/v1/counties/06019", headers={"Authorization": f"Bearer {token}"})
+        assert reply.json()["name"] == "Fresno" and reply.headers["etag"]
+
+    @pytest.mark.parametrize("query", ["limit=0", "limit=10000", "cursor=%%%"])
+    def test_bad_paging_through_the_gateway(self, gateway: httpx.Client, query: str) -> None:
+        headers = {"Authorization": f"Bearer {token_for(gateway, 'fresno.worker')}"}
+        body = assert_problem(gateway.get(f"/api/v1/counties?{query}", headers=headers), 422)
+        assert body["errors"][0]["field"] == query.split("=")[0]
+
+
+def test_no_secret_reaches_the_logs(gateway: httpx.Client, stack: Stack) -> None:
+    token = token_for(gateway, "sacramento.worker")
+    gateway.get("/api/v1/counties/06067", headers={"Authorization": f"Bearer {token}"})
+    gateway.post("/auth/token", data={"grant_type": "client_credentials"},
+                 auth=("helpdesk", "helpdesk-demo-secret"))
+    for name in ("gateway", "directory"):
+        text = stack.logs[name].read_text()
+        assert "request_id" in text
+        for secret in ("cwshub-demo", "helpdesk-demo-secret", token, token.split(".")[2]):
+            assert secret not in text, f"{name} logged a secret"
