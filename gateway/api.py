@@ -44,7 +44,8 @@ async def issue_token(
     if form.grant_type == "password":
         if not form.username or not form.password:
             raise OAuthError(
-                "invalid_request", "username and password are required.",
+                "invalid_request",
+                "username and password are required.",
                 field="username" if not form.username else "password",
             )
         reply = await signin.password(
@@ -53,12 +54,17 @@ async def issue_token(
     elif form.grant_type == "client_credentials":
         if not form.client_id or not form.client_secret:
             raise OAuthError(
-                "invalid_client", "client_id and client_secret are required.", 401,
+                "invalid_client",
+                "client_id and client_secret are required.",
+                401,
                 field="client_id" if not form.client_id else "client_secret",
             )
         reply = await signin.client_credentials(
-            client, client_id=form.client_id, client_secret=form.client_secret,
-            address=address, basic=form.basic_auth,
+            client,
+            client_id=form.client_id,
+            client_secret=form.client_secret,
+            address=address,
+            basic=form.basic_auth,
         )
     else:
         raise OAuthError(

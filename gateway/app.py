@@ -77,8 +77,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 {
                     "allow_origins": settings.cors_origins,
                     "allow_methods": ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-                    "allow_headers": ["Authorization", "Content-Type", "If-Match",
-                                      "If-None-Match", "Idempotency-Key", "X-Request-ID"],
+                    "allow_headers": [
+                        "Authorization",
+                        "Content-Type",
+                        "If-Match",
+                        "If-None-Match",
+                        "Idempotency-Key",
+                        "X-Request-ID",
+                    ],
                     "expose_headers": ["ETag", "Location", "Retry-After", "X-Request-ID"],
                     "max_age": 600,
                 },

@@ -49,7 +49,9 @@ async def token_request(
     ] = None,
     username: Field = None,
     password: Field = None,
-    otp: Annotated[str | None, Form(description="Current TOTP code, where enrolled", max_length=16)] = None,
+    otp: Annotated[
+        str | None, Form(description="Current TOTP code, where enrolled", max_length=16)
+    ] = None,
     client_id: Field = None,
     client_secret: Field = None,
     scope: Field = None,

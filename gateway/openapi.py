@@ -23,7 +23,9 @@ def _rename_refs(node: Any, renames: dict[str, str]) -> Any:
     return node
 
 
-def merge(own: dict[str, Any], services: dict[str, dict[str, Any]], *, title: str) -> dict[str, Any]:
+def merge(
+    own: dict[str, Any], services: dict[str, dict[str, Any]], *, title: str
+) -> dict[str, Any]:
     """Merge service specs into the gateway's. A schema name two services define differently is
     prefixed with the service's name in that service's part of the document."""
     merged = copy.deepcopy(own)

@@ -42,7 +42,9 @@ WHOLE_BODY_BYTES = 256 * 1024
 Scope = dict[str, Any]
 
 
-def session(*, pool_size: int, connect_timeout: float, total_timeout: float) -> aiohttp.ClientSession:
+def session(
+    *, pool_size: int, connect_timeout: float, total_timeout: float
+) -> aiohttp.ClientSession:
     """The one upstream client: pooled keep-alive connections, no cookies, bytes relayed as-is."""
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=pool_size, ttl_dns_cache=300, keepalive_timeout=60),
@@ -71,7 +73,9 @@ def _inbound_headers(scope: Scope) -> list[tuple[str, str]]:
     return headers
 
 
-async def _problem(send: Any, scope: Scope, status: int, slug: str, title: str, detail: str) -> None:
+async def _problem(
+    send: Any, scope: Scope, status: int, slug: str, title: str, detail: str
+) -> None:
     body = orjson.dumps(
         problem(
             status=status,
@@ -139,12 +143,20 @@ class Proxy:
                 await self._relay(reply, send)
         except TimeoutError:
             await _problem(
-                send, scope, 504, "gateway-timeout", "Upstream timeout",
+                send,
+                scope,
+                504,
+                "gateway-timeout",
+                "Upstream timeout",
                 f"The {resource} service did not answer in time; try again.",
             )
         except aiohttp.ClientError:
             await _problem(
-                send, scope, 503, "service-unavailable", "Service unavailable",
+                send,
+                scope,
+                503,
+                "service-unavailable",
+                "Service unavailable",
                 f"The {resource} service is not reachable; try again shortly.",
             )
 
@@ -161,7 +173,11 @@ class Proxy:
             return None
         if length is not None and length > self.max_body_bytes:
             await _problem(
-                send, scope, 413, "payload-too-large", "Payload too large",
+                send,
+                scope,
+                413,
+                "payload-too-large",
+                "Payload too large",
                 f"The body is over {self.max_body_bytes} bytes.",
             )
             return False

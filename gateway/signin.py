@@ -43,7 +43,12 @@ class SignIn:
             )
 
     async def password(
-        self, client: aiohttp.ClientSession, *, username: str, password: str, otp: str | None,
+        self,
+        client: aiohttp.ClientSession,
+        *,
+        username: str,
+        password: str,
+        otp: str | None,
         address: str,
     ) -> dict[str, Any]:
         keys = [
@@ -66,7 +71,12 @@ class SignIn:
         raise OAuthError("invalid_grant", WRONG_PASSWORD)
 
     async def client_credentials(
-        self, client: aiohttp.ClientSession, *, client_id: str, client_secret: str, address: str,
+        self,
+        client: aiohttp.ClientSession,
+        *,
+        client_id: str,
+        client_secret: str,
+        address: str,
         basic: bool,
     ) -> dict[str, Any]:
         keys = [
@@ -74,7 +84,11 @@ class SignIn:
             (f"addr:{address}", self.settings.max_failures_per_address),
         ]
         self._throttle(keys)
-        body = {"grant": "client_credentials", "client_id": client_id, "client_secret": client_secret}
+        body = {
+            "grant": "client_credentials",
+            "client_id": client_id,
+            "client_secret": client_secret,
+        }
         status, reply = await self._verify(client, body)
         if status == 200:
             self.limiter.clear(keys[0][0])

@@ -11,7 +11,9 @@ from services.common.auth import ALGORITHM
 
 
 def sign(key: SigningKey, claims: dict[str, Any]) -> str:
-    return jwt.encode(claims, key.private_pem.decode(), algorithm=ALGORITHM, headers={"kid": key.kid})
+    return jwt.encode(
+        claims, key.private_pem.decode(), algorithm=ALGORITHM, headers={"kid": key.kid}
+    )
 
 
 def access_token(
@@ -55,8 +57,12 @@ class InternalToken:
                 issuer=self.issuer,
                 audience=self.audience,
                 lifetime=self.LIFETIME,
-                identity={"sub": self.subject, "kind": "client", "name": self.subject,
-                          "roles": ["service"]},
+                identity={
+                    "sub": self.subject,
+                    "kind": "client",
+                    "name": self.subject,
+                    "roles": ["service"],
+                },
                 now=now,
             )
             self._renew_at = now + self.LIFETIME / 2

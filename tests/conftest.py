@@ -8,8 +8,8 @@ import asyncio
 import os
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,19 @@ def in_thread(fn: Callable[..., Any], *args: Any) -> Any:
 
 def pytest_report_header() -> str:
     return f"cwshub database backend: {BACKEND}"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if BACKEND != "postgresql":
+        return
+    try:
+        in_thread(asyncio.run, _admin("SELECT 1"))
+    except Exception as exc:  # say what to do, not a wall of tracebacks
+        pytest.exit(
+            f"PostgreSQL is not reachable at {make_url(POSTGRES_URL).render_as_string()} "
+            f"({exc}). Start it or set CWSHUB_TEST_POSTGRES_URL.",
+            returncode=1,
+        )
 
 
 async def _admin(statement: str) -> None:

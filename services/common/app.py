@@ -12,8 +12,13 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
-from prometheus_client import generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,7 +32,6 @@ from services.common.errors import (
     problem_for,
 )
 from services.common.logging import configure_logging, current_request_id, request_context
-from services.common.settings import ServiceSettings
 
 access_log = logging.getLogger("cwshub.access")
 error_log = logging.getLogger("cwshub.error")
@@ -121,7 +125,8 @@ def problem_response(
 
 
 def field_name(loc: Iterable[Any]) -> str:
-    """('query', 'limit') -> 'limit'; ('body', 'county', 'fips') -> 'county.fips'; ('body',) -> 'body'."""
+    """The field a validation error is about, as a form would name it:
+    ('query', 'limit') -> 'limit'; ('body', 'county', 'fips') -> 'county.fips'."""
     parts = [str(p) for p in loc]
     if len(parts) > 1 and parts[0] in _SOURCES:
         parts = parts[1:]

@@ -17,6 +17,7 @@ from jose import jwk, jwt
 from jose.exceptions import JOSEError
 
 from services.common.errors import Unauthorized
+from services.common.keyid import key_id
 
 ALGORITHM = "RS256"
 MAX_TOKEN_BYTES = 8 * 1024
@@ -140,7 +141,8 @@ class TokenVerifier:
         return self._keys[kid]
 
     async def _refresh(self) -> None:
-        """Fetch the JWKS again, at most every JWKS_REFRESH_SECONDS (unknown kids are cheap to send)."""
+        """Fetch the JWKS again, at most every JWKS_REFRESH_SECONDS: unknown kids are cheap to
+        send, and must not make us hammer the gateway."""
         if not self.jwks_url:
             return
         async with self._lock:
@@ -163,9 +165,7 @@ class TokenVerifier:
 
 
 def keys_from_pem_file(path: Path) -> dict[str, dict[str, Any]]:
-    """Fixed keys from a public PEM file; the kid is the file's key id convention (see gateway.keys)."""
-    from services.common.keyid import key_id
-
+    """Fixed keys from a public PEM file, with the kid the gateway gives that key."""
     pem = Path(path).read_bytes()
     kid = key_id(pem)
     return {kid: public_jwk(pem, kid)}

@@ -75,7 +75,9 @@ def main(argv: list[str]) -> int:
             print(f"unknown action {action!r}: use upgrade or downgrade")
             return 2
     except OSError as exc:
-        print(f"{service}: cannot reach the database ({exc}). Is it running? Check {safe_url(url)!r}.")
+        print(
+            f"{service}: cannot reach the database ({exc}). Is it running? Check {safe_url(url)!r}."
+        )
         return 1
     print(f"{service}: database at {action} done")
     return 0

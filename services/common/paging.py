@@ -22,7 +22,7 @@ T = TypeVar("T")
 
 
 class Page(BaseModel, Generic[T]):
-    """One page of a list. Pass `next_cursor` back as `?cursor=` for the next page; null at the end."""
+    """One page of a list. Pass `next_cursor` back as `?cursor=` for the next page."""
 
     items: list[T]
     next_cursor: str | None = Field(default=None, description="Opaque; null on the last page.")
@@ -75,7 +75,8 @@ async def paginate(
     cursor: str | None,
     descending: bool = False,
 ) -> tuple[list[Any], str | None]:
-    """Rows after the cursor in `order_by` order (the last column must be unique) and the next cursor."""
+    """Rows after the cursor in `order_by` order, and the next cursor.
+    The last `order_by` column must be unique, so no row is skipped or repeated."""
     if cursor:
         after = decode_cursor(cursor, order_by)
         keys, bound = tuple_(*order_by), tuple_(*after)

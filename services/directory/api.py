@@ -34,9 +34,7 @@ READ_ERRORS = problem_responses(401, 422)
     tags=["regions"],
     responses=READ_ERRORS,
 )
-async def list_regions(
-    session: SessionDep, _: PrincipalDep, page: PageDep
-) -> Page[RegionRead]:
+async def list_regions(session: SessionDep, _: PrincipalDep, page: PageDep) -> Page[RegionRead]:
     rows, next_cursor = await paginate(
         session, select(Region), order_by=[Region.code], limit=page.limit, cursor=page.cursor
     )

@@ -31,7 +31,7 @@ _DUMMY_HASH = hasher.hash("not a real password; equalizes timing for unknown use
 
 
 class CredentialsRejected(Unauthorized):
-    """The sign-in failed. `reason` is one of: invalid, otp_required, otp_invalid, invalid_client."""
+    """The sign-in failed; `reason`: invalid, otp_required, otp_invalid or invalid_client."""
 
     slug = "credentials-rejected"
     title = "Credentials rejected"

@@ -17,8 +17,14 @@ DEMO_PASSWORD = "cwshub-demo"
 DEMO_ACCOUNTS = [
     # username, display name, county, region code, roles, perms
     ("office.admin", "Office Administrator", None, None, ["office_admin"], list(TOOL_PERMISSIONS)),
-    ("sacramento.spoc", "Sacramento SPOC", "06067", None, ["county_admin"],
-     ["mac", "ddr", "scr", "vpn", "sbc", "relocation", "reports", "linkages"]),
+    (
+        "sacramento.spoc",
+        "Sacramento SPOC",
+        "06067",
+        None,
+        ["county_admin"],
+        ["mac", "ddr", "scr", "vpn", "sbc", "relocation", "reports", "linkages"],
+    ),
     ("sacramento.worker", "Sacramento Worker", "06067", None, ["county_user"], ["mac", "ddr"]),
     ("fresno.worker", "Fresno Worker", "06019", None, ["county_user"], ["mac", "ddr"]),
     ("bayarea.ssc", "Bay Area SSC", None, "bay_area", ["ssc"], []),

@@ -49,8 +49,9 @@ def test_cursor_round_trip() -> None:
     assert decode_cursor(cursor, [County.fips]) == ["06067"]
 
 
-@pytest.mark.parametrize("cursor", ["%%%", "bm90IGpzb24", encode_cursor(["a", "b"]),
-                                    encode_cursor([5])])
+@pytest.mark.parametrize(
+    "cursor", ["%%%", "bm90IGpzb24", encode_cursor(["a", "b"]), encode_cursor([5])]
+)
 def test_bad_cursors_name_the_cursor_field(cursor: str) -> None:
     with pytest.raises(InvalidInput) as caught:
         decode_cursor(cursor, [County.fips])
@@ -59,8 +60,12 @@ def test_bad_cursors_name_the_cursor_field(cursor: str) -> None:
 
 @pytest.mark.parametrize(
     ("loc", "name"),
-    [(("query", "limit"), "limit"), (("body", "county", "fips"), "county.fips"),
-     (("body",), "body"), (("path", "fips"), "fips")],
+    [
+        (("query", "limit"), "limit"),
+        (("body", "county", "fips"), "county.fips"),
+        (("body",), "body"),
+        (("path", "fips"), "fips"),
+    ],
 )
 def test_field_names(loc: tuple, name: str) -> None:
     assert field_name(loc) == name

@@ -35,8 +35,13 @@ class TestListCounties:
 
     @pytest.mark.parametrize(
         ("query", "field"),
-        [("limit=0", "limit"), ("limit=10000", "limit"), ("limit=abc", "limit"),
-         ("cursor=not-a-cursor", "cursor"), ("cursor=WzEsMl0", "cursor")],
+        [
+            ("limit=0", "limit"),
+            ("limit=10000", "limit"),
+            ("limit=abc", "limit"),
+            ("cursor=not-a-cursor", "cursor"),
+            ("cursor=WzEsMl0", "cursor"),
+        ],
     )
     async def test_bad_paging_is_422_naming_the_field(
         self, client: httpx.AsyncClient, mint: Mint, query: str, field: str
@@ -103,9 +108,7 @@ class TestReadCounty:
         assert_problem(await client.get("/api/v1/counties/06067"), 401)
 
     async def test_unknown_fips_is_404(self, client: httpx.AsyncClient, mint: Mint) -> None:
-        body = assert_problem(
-            await client.get("/api/v1/counties/06999", headers=auth(mint())), 404
-        )
+        body = assert_problem(await client.get("/api/v1/counties/06999", headers=auth(mint())), 404)
         assert "06999" in body["detail"]
 
     async def test_malformed_fips_is_422(self, client: httpx.AsyncClient, mint: Mint) -> None:
@@ -140,7 +143,12 @@ class TestRegions:
         token = mint(roles=["ssc"])
         regions = (await client.get("/api/v1/regions", headers=auth(token))).json()["items"]
         assert {r["name"] for r in regions} == {
-            "Northern", "Bay Area", "Mountain Valley", "Central Valley", "Southern", "Los Angeles"
+            "Northern",
+            "Bay Area",
+            "Mountain Valley",
+            "Central Valley",
+            "Southern",
+            "Los Angeles",
         }
         for region in regions:
             reply = await client.get(f"/api/v1/regions/{region['id']}", headers=auth(token))
@@ -148,9 +156,7 @@ class TestRegions:
 
     async def test_unknown_and_malformed_ids(self, client: httpx.AsyncClient, mint: Mint) -> None:
         token = mint()
-        assert_problem(
-            await client.get(f"/api/v1/regions/{'0' * 32}", headers=auth(token)), 404
-        )
+        assert_problem(await client.get(f"/api/v1/regions/{'0' * 32}", headers=auth(token)), 404)
         body = assert_problem(await client.get("/api/v1/regions/north", headers=auth(token)), 422)
         assert body["errors"][0]["field"] == "region_id"
 

@@ -147,8 +147,11 @@ class TestClientSecret:
         await session.commit()
         reply = await client.post(
             URL,
-            json={"grant": "client_credentials", "client_id": api_client.client_id,
-                  "client_secret": "s3cret-for-tests"},
+            json={
+                "grant": "client_credentials",
+                "client_id": api_client.client_id,
+                "client_secret": "s3cret-for-tests",
+            },
             headers=auth(gateway_token),
         )
         assert assert_problem(reply, 401)["reason"] == "invalid_client"

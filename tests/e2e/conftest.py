@@ -56,7 +56,10 @@ class Stack:
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     handle = log.open("wb")
     return subprocess.Popen(
-        [sys.executable, *args], cwd=ROOT, env={**os.environ, **env}, stdout=handle,
+        [sys.executable, *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=handle,
         stderr=subprocess.STDOUT,
     )
 
@@ -102,16 +105,26 @@ def stack(
     logs = {name: logs_dir / f"{name}.log" for name in ("gateway", "directory", "echo")}
     processes = {
         "echo": start(
-            ["-m", "uvicorn", "tests.e2e.echo_app:app", "--port", str(ports["echo"]),
-             "--no-access-log"], {}, logs["echo"]
+            [
+                "-m",
+                "uvicorn",
+                "tests.e2e.echo_app:app",
+                "--port",
+                str(ports["echo"]),
+                "--no-access-log",
+            ],
+            {},
+            logs["echo"],
         ),
         "gateway": start(
             ["-m", "services.common.serve", "gateway", "--port", str(ports["gateway"])],
-            gateway_env, logs["gateway"],
+            gateway_env,
+            logs["gateway"],
         ),
         "directory": start(
             ["-m", "services.common.serve", "directory", "--port", str(ports["directory"])],
-            directory_env, logs["directory"],
+            directory_env,
+            logs["directory"],
         ),
     }
     try:

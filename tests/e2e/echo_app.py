@@ -37,8 +37,11 @@ async def app(scope, receive, send):  # type: ignore[no-untyped-def]
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"x-echo", b"yes"),
-                        (b"connection", b"keep-alive")],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"x-echo", b"yes"),
+                (b"connection", b"keep-alive"),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": reply})

@@ -36,8 +36,13 @@ class TestHealth:
 class TestDocs:
     def test_merged_openapi(self, gateway: httpx.Client) -> None:
         spec = gateway.get("/openapi.json").json()
-        assert {"/auth/token", "/.well-known/jwks.json", "/api/v1/counties",
-                "/api/v1/counties/{fips}", "/api/v1/regions"} <= set(spec["paths"])
+        assert {
+            "/auth/token",
+            "/.well-known/jwks.json",
+            "/api/v1/counties",
+            "/api/v1/counties/{fips}",
+            "/api/v1/regions",
+        } <= set(spec["paths"])
         assert not any(p.startswith("/internal") for p in spec["paths"])
         assert "Problem" in spec["components"]["schemas"]
         county = spec["paths"]["/api/v1/counties/{fips}"]["get"]
@@ -51,7 +56,11 @@ class TestDocs:
 def run_serve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "services.common.serve", *args],
-        cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -68,7 +77,9 @@ class TestStartupErrors:
 
     def test_database_unreachable(self, tmp_path) -> None:  # type: ignore[no-untyped-def]
         result = run_serve(
-            "directory", "--port", "0",
+            "directory",
+            "--port",
+            "0",
             env={"DIRECTORY_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:1/none"},
         )
         assert result.returncode == 1
@@ -77,7 +88,9 @@ class TestStartupErrors:
 
     def test_gateway_outside_dev_needs_a_key(self, tmp_path) -> None:  # type: ignore[no-untyped-def]
         result = run_serve(
-            "gateway", "--port", "0",
+            "gateway",
+            "--port",
+            "0",
             env={"GATEWAY_ENV": "prod", "GATEWAY_PRIVATE_KEY_FILE": str(tmp_path / "none.pem")},
         )
         assert result.returncode == 1

@@ -51,8 +51,14 @@ class TestRelay:
             },
         )
         headers = echoed_headers(reply)
-        for dropped in ("x-user-id", "x-user-roles", "x-principal", "x-forwarded-user",
-                        "proxy-authorization", "te"):
+        for dropped in (
+            "x-user-id",
+            "x-user-roles",
+            "x-principal",
+            "x-forwarded-user",
+            "proxy-authorization",
+            "te",
+        ):
             assert dropped not in headers
         assert headers["authorization"] == "Bearer kept-for-the-service"
         assert headers["x-request-id"] == "help-desk-call-42"
@@ -90,8 +96,11 @@ class TestCors:
     def test_allowed_origin_preflight(self, gateway: httpx.Client) -> None:
         reply = gateway.options(
             "/api/v1/counties",
-            headers={"Origin": FRONTEND, "Access-Control-Request-Method": "PATCH",
-                     "Access-Control-Request-Headers": "authorization, if-match"},
+            headers={
+                "Origin": FRONTEND,
+                "Access-Control-Request-Method": "PATCH",
+                "Access-Control-Request-Headers": "authorization, if-match",
+            },
         )
         assert reply.status_code == 200
         assert reply.headers["access-control-allow-origin"] == FRONTEND

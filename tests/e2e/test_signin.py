@@ -21,8 +21,11 @@ class TestPasswordGrant:
     def test_token_carries_the_account(self, gateway: httpx.Client) -> None:
         reply = gateway.post(
             "/auth/token",
-            data={"grant_type": "password", "username": "sacramento.worker",
-                  "password": "cwshub-demo"},
+            data={
+                "grant_type": "password",
+                "username": "sacramento.worker",
+                "password": "cwshub-demo",
+            },
         )
         assert reply.status_code == 200
         assert reply.headers["cache-control"] == "no-store"
@@ -41,10 +44,14 @@ class TestPasswordGrant:
     def test_wrong_password_and_unknown_user_get_the_same_answer(
         self, gateway: httpx.Client
     ) -> None:
-        wrong = gateway.post("/auth/token", data={
-            "grant_type": "password", "username": "fresno.worker", "password": "wrong"})
-        unknown = gateway.post("/auth/token", data={
-            "grant_type": "password", "username": "nobody.here", "password": "wrong"})
+        wrong = gateway.post(
+            "/auth/token",
+            data={"grant_type": "password", "username": "fresno.worker", "password": "wrong"},
+        )
+        unknown = gateway.post(
+            "/auth/token",
+            data={"grant_type": "password", "username": "nobody.here", "password": "wrong"},
+        )
         for reply in (wrong, unknown):
             body = assert_problem(reply, 400)
             assert body["error"] == "invalid_grant"
@@ -52,10 +59,12 @@ class TestPasswordGrant:
 
     @pytest.mark.parametrize(
         ("data", "error", "status"),
-        [({}, "invalid_request", 400),
-         ({"grant_type": "authorization_code"}, "unsupported_grant_type", 400),
-         ({"grant_type": "password", "username": "x"}, "invalid_request", 400),
-         ({"grant_type": "client_credentials", "client_id": "helpdesk"}, "invalid_client", 401)],
+        [
+            ({}, "invalid_request", 400),
+            ({"grant_type": "authorization_code"}, "unsupported_grant_type", 400),
+            ({"grant_type": "password", "username": "x"}, "invalid_request", 400),
+            ({"grant_type": "client_credentials", "client_id": "helpdesk"}, "invalid_client", 401),
+        ],
     )
     def test_malformed_requests_get_rfc6749_errors(
         self, gateway: httpx.Client, data: dict, error: str, status: int
@@ -77,11 +86,17 @@ class TestPasswordGrant:
 
 class TestClientCredentials:
     def test_form_and_basic(self, gateway: httpx.Client) -> None:
-        form = gateway.post("/auth/token", data={
-            "grant_type": "client_credentials", "client_id": "helpdesk",
-            "client_secret": "helpdesk-demo-secret"})
+        form = gateway.post(
+            "/auth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": "helpdesk",
+                "client_secret": "helpdesk-demo-secret",
+            },
+        )
         basic = gateway.post(
-            "/auth/token", data={"grant_type": "client_credentials"},
+            "/auth/token",
+            data={"grant_type": "client_credentials"},
             auth=("helpdesk", "helpdesk-demo-secret"),
         )
         for reply in (form, basic):
@@ -101,7 +116,8 @@ class TestClientCredentials:
 
     def test_malformed_basic_header(self, gateway: httpx.Client) -> None:
         reply = gateway.post(
-            "/auth/token", data={"grant_type": "client_credentials"},
+            "/auth/token",
+            data={"grant_type": "client_credentials"},
             headers={"Authorization": "Basic " + base64.b64encode(b"no-colon").decode()},
         )
         assert assert_problem(reply, 401)["error"] == "invalid_client"
@@ -130,8 +146,11 @@ class TestCountiesThroughTheGateway:
         assert body["instance"] == "/api/v1/counties"
 
     def test_client_token_reads_a_county_with_etag(self, gateway: httpx.Client) -> None:
-        token = gateway.post("/auth/token", data={"grant_type": "client_credentials"},
-                             auth=("helpdesk", "helpdesk-demo-secret")).json()["access_token"]
+        token = gateway.post(
+            "/auth/token",
+            data={"grant_type": "client_credentials"},
+            auth=("helpdesk", "helpdesk-demo-secret"),
+        ).json()["access_token"]
         reply = gateway.get("/api/v1/counties/06019", headers={"Authorization": f"Bearer {token}"})
         assert reply.json()["name"] == "Fresno" and reply.headers["etag"]
 
@@ -145,8 +164,11 @@ class TestCountiesThroughTheGateway:
 def test_no_secret_reaches_the_logs(gateway: httpx.Client, stack: Stack) -> None:
     token = token_for(gateway, "sacramento.worker")
     gateway.get("/api/v1/counties/06067", headers={"Authorization": f"Bearer {token}"})
-    gateway.post("/auth/token", data={"grant_type": "client_credentials"},
-                 auth=("helpdesk", "helpdesk-demo-secret"))
+    gateway.post(
+        "/auth/token",
+        data={"grant_type": "client_credentials"},
+        auth=("helpdesk", "helpdesk-demo-secret"),
+    )
     for name in ("gateway", "directory"):
         text = stack.logs[name].read_text()
         assert "request_id" in text

@@ -56,18 +56,21 @@ def attacks(key: SigningKey, other: SigningKey, claims: Claims) -> dict[str, str
         "no iat": sign(key, claims(iat=None)),
         "no sub": sign(key, claims(sub=None)),
         "tampered payload": f"{header}.{b64(json.dumps(promoted).encode())}.{signature}",
-        "unknown kid": jwt.encode(claims(), key.private_pem.decode(), algorithm="RS256",
-                                  headers={"kid": "not-a-key-we-know"}),
+        "unknown kid": jwt.encode(
+            claims(),
+            key.private_pem.decode(),
+            algorithm="RS256",
+            headers={"kid": "not-a-key-we-know"},
+        ),
         "no kid": jwt.encode(claims(), key.private_pem.decode(), algorithm="RS256"),
         "another key, own kid": sign(other, claims()),
-        "another key, our kid": jwt.encode(claims(), other.private_pem.decode(),
-                                           algorithm="RS256", headers={"kid": key.kid}),
+        "another key, our kid": jwt.encode(
+            claims(), other.private_pem.decode(), algorithm="RS256", headers={"kid": key.kid}
+        ),
         "10 KB token": sign(key, claims(padding="x" * 10_240)),
         "garbage": "a.b.c",
         "empty segments": "..",
     }
-
-
 
 
 @pytest.fixture(scope="module")
@@ -76,16 +79,34 @@ def forged(signing_key: SigningKey, other_key: SigningKey, raw_claims: Claims) -
 
 
 ATTACKS = [
-    "alg none", "alg None no signature", "hs256 with public pem", "hs256 with public der",
-    "expired", "no exp", "no aud", "wrong aud", "internal aud", "wrong iss", "no iat", "no sub",
-    "tampered payload", "unknown kid", "no kid", "another key, own kid", "another key, our kid",
-    "10 KB token", "garbage", "empty segments",
+    "alg none",
+    "alg None no signature",
+    "hs256 with public pem",
+    "hs256 with public der",
+    "expired",
+    "no exp",
+    "no aud",
+    "wrong aud",
+    "internal aud",
+    "wrong iss",
+    "no iat",
+    "no sub",
+    "tampered payload",
+    "unknown kid",
+    "no kid",
+    "another key, own kid",
+    "another key, our kid",
+    "10 KB token",
+    "garbage",
+    "empty segments",
 ]
 
 
 @pytest.mark.parametrize("target", ["gateway", "directory"])
 @pytest.mark.parametrize("attack", ATTACKS)
-def test_forged_token_is_401(stack: Stack, forged: dict[str, str], target: str, attack: str) -> None:
+def test_forged_token_is_401(
+    stack: Stack, forged: dict[str, str], target: str, attack: str
+) -> None:
     base = stack.gateway if target == "gateway" else stack.directory
     reply = httpx.get(
         base + "/api/v1/counties/06067",

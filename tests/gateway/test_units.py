@@ -42,16 +42,21 @@ class TestFailureLimiter:
 
 
 def _spec(schemas: dict, paths: dict) -> dict:
-    return {"openapi": "3.1.0", "info": {"title": "x", "version": "1"},
-            "paths": paths, "components": {"schemas": schemas}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "x", "version": "1"},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }
 
 
 def test_merge_keeps_api_paths_and_renames_conflicting_schemas() -> None:
     own = _spec({}, {"/auth/token": {"post": {}}})
     ref = {"$ref": "#/components/schemas/Item"}
     services = {
-        "directory": _spec({"Item": {"type": "string"}},
-                           {"/api/v1/counties": {"get": {"x": ref}}, "/healthz": {}}),
+        "directory": _spec(
+            {"Item": {"type": "string"}}, {"/api/v1/counties": {"get": {"x": ref}}, "/healthz": {}}
+        ),
         "requests": _spec({"Item": {"type": "integer"}}, {"/api/v1/requests": {"get": {"x": ref}}}),
     }
     merged = merge(own, services, title="cwshub API")

@@ -21,9 +21,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 region = sa.table("region", sa.column("id", sa.Uuid()), sa.column("code"), sa.column("name"))
-county = sa.table(
-    "county", sa.column("fips"), sa.column("name"), sa.column("region_id", sa.Uuid())
-)
+county = sa.table("county", sa.column("fips"), sa.column("name"), sa.column("region_id", sa.Uuid()))
 
 
 def upgrade() -> None:

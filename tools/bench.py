@@ -1,0 +1,150 @@
+"""`make bench`: requests/s for GET /api/v1/counties/{fips} directly on the directory and
+through the gateway, measured in one run, alternating, and their ratio. Ratios, not absolute
+figures, are what to compare across machines.
+
+Load comes from wrk when it is installed (installed with apt when run as root), else from a
+Python aiohttp load generator. BENCH_SECONDS (default 10) and BENCH_CONNECTIONS (32) tune it."""
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
+PATH = "/api/v1/counties/06067"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wrk() -> str | None:
+    if shutil.which("wrk"):
+        return shutil.which("wrk")
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("bench: installing wrk with apt-get ...", flush=True)
+        install = ["apt-get", "install", "-y", "-qq", "wrk"]
+        if subprocess.run(install, capture_output=True).returncode:
+            subprocess.run(["apt-get", "update", "-qq"], capture_output=True)
+            subprocess.run(install, capture_output=True)
+    return shutil.which("wrk")
+
+
+def load_with_wrk(binary: str, url: str, token: str, seconds: int) -> float:
+    out = subprocess.run(
+        [binary, "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "-H",
+         f"Authorization: Bearer {token}", url],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    if "Non-2xx" in out:
+        raise SystemExit(f"bench: errors during the run:\n{out}")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+
+
+async def _python_load(url: str, token: str, seconds: int) -> float:
+    done = 0
+    stop_at = time.perf_counter() + seconds
+    headers = {"Authorization": f"Bearer {token}"}
+    connector = aiohttp.TCPConnector(limit=CONNECTIONS)
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+
+        async def worker() -> None:
+            nonlocal done
+            while time.perf_counter() < stop_at:
+                async with session.get(url) as reply:
+                    await reply.read()
+                    if reply.status != 200:
+                        raise SystemExit(f"bench: {url} answered {reply.status}")
+                done += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(CONNECTIONS)))
+        return done / (time.perf_counter() - started)
+
+
+def load(url: str, token: str, seconds: int, binary: str | None) -> float:
+    if binary:
+        return load_with_wrk(binary, url, token, seconds)
+    return asyncio.run(_python_load(url, token, seconds))
+
+
+def start(name: str, port: int, env: dict[str, str], logs: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.common.serve", name, "--port", str(port)],
+        cwd=ROOT, env={**os.environ, **env},
+        stdout=(logs / f"{name}.log").open("wb"), stderr=subprocess.STDOUT,
+    )
+
+
+def wait(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise SystemExit(f"bench: {url} did not start")
+
+
+def main() -> int:
+    binary = wrk()
+    work = Path(tempfile.mkdtemp(prefix="cwshub-bench-"))
+    database = f"sqlite+aiosqlite:///{work / 'directory.db'}"
+    env = {"DIRECTORY_DATABASE_URL": database}
+    subprocess.run([sys.executable, "-m", "services.common.migrations", "directory"],
+                   cwd=ROOT, env={**os.environ, **env}, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "services.directory.seed"],
+                   cwd=ROOT, env={**os.environ, **env}, check=True, capture_output=True)
+    gateway_port, directory_port = free_port(), free_port()
+    gateway, directory = f"http://127.0.0.1:{gateway_port}", f"http://127.0.0.1:{directory_port}"
+    processes = [
+        start("gateway", gateway_port, {
+            "GATEWAY_PRIVATE_KEY_FILE": str(work / "key.pem"),
+            "GATEWAY_SERVICES": json.dumps({"directory": directory}),
+        }, work),
+        start("directory", directory_port, {
+            **env, "DIRECTORY_JWKS_URL": gateway + "/.well-known/jwks.json"}, work),
+    ]
+    try:
+        wait(gateway)
+        wait(directory)
+        token = httpx.post(gateway + "/auth/token", data={
+            "grant_type": "password", "username": "sacramento.worker",
+            "password": "cwshub-demo"}).json()["access_token"]
+        tool = f"wrk, {CONNECTIONS} connections" if binary else f"python aiohttp, {CONNECTIONS}"
+        print(f"bench: GET {PATH}, {SECONDS}s per run, load from {tool}", flush=True)
+        load(directory + PATH, token, 2, binary)  # warm both paths
+        load(gateway + PATH, token, 2, binary)
+        direct, through = [], []
+        for _ in range(2):  # alternate, so drift on a noisy machine hits both alike
+            direct.append(load(directory + PATH, token, SECONDS, binary))
+            through.append(load(gateway + PATH, token, SECONDS, binary))
+        d, g = sum(direct) / len(direct), sum(through) / len(through)
+        print(f"  directly on the directory   {d:8.0f} requests/s  ({', '.join(f'{x:.0f}' for x in direct)})")
+        print(f"  through the gateway         {g:8.0f} requests/s  ({', '.join(f'{x:.0f}' for x in through)})")
+        print(f"  ratio gateway / direct      {g / d:8.2f}   (goal >= 0.60)")
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=10)
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""`make run`: start the gateway and every service as separate processes on their default ports,
+print where everything is, and stop them all on Ctrl-C. Logs go to .data/logs/."""
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from services.common.serve import DEFAULT_PORTS, check_port
+from services.directory.seed import DEMO_ACCOUNTS, DEMO_CLIENTS, DEMO_PASSWORD
+
+PROCESSES = ["gateway", "directory"]
+LOGS = Path(".data/logs")
+
+
+def banner() -> str:
+    logins = "\n".join(
+        f"    {username:<20} {', '.join(roles):<14} county {county or '-'}"
+        for username, _, county, _, roles, _ in DEMO_ACCOUNTS
+    )
+    clients = "\n".join(f"    {cid:<20} secret {secret}" for cid, _, secret, *_ in DEMO_CLIENTS)
+    return f"""
+cwshub is running.
+  API (gateway)   http://127.0.0.1:{DEFAULT_PORTS["gateway"]}/api/v1/...
+  Docs            http://127.0.0.1:{DEFAULT_PORTS["gateway"]}/docs
+  Directory       http://127.0.0.1:{DEFAULT_PORTS["directory"]}  (direct, for debugging)
+  Logs            {LOGS}/<name>.log
+
+Demo logins (password {DEMO_PASSWORD}):
+{logins}
+Demo API client:
+{clients}
+
+Try:
+  TOKEN=$(curl -s -X POST localhost:8000/auth/token -d grant_type=password \\
+    -d username=sacramento.worker -d password={DEMO_PASSWORD} | python3 -c \\
+    'import sys, json; print(json.load(sys.stdin)["access_token"])')
+  curl -s -H "Authorization: Bearer $TOKEN" 'localhost:8000/api/v1/counties?limit=500'
+
+Ctrl-C stops everything.
+"""
+
+
+def stop(children: dict[str, subprocess.Popen]) -> None:
+    for child in children.values():
+        if child.poll() is None:
+            child.terminate()
+    for child in children.values():
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+def main() -> int:
+    for name in PROCESSES:
+        try:
+            check_port("127.0.0.1", DEFAULT_PORTS[name])
+        except SystemExit:
+            return 1
+    LOGS.mkdir(parents=True, exist_ok=True)
+    children: dict[str, subprocess.Popen] = {}
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    try:
+        for name in PROCESSES:
+            log = (LOGS / f"{name}.log").open("ab")
+            children[name] = subprocess.Popen(
+                [sys.executable, "-m", "services.common.serve", name],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        for name, child in children.items():
+            url = f"http://127.0.0.1:{DEFAULT_PORTS[name]}/healthz"
+            deadline = time.monotonic() + 30
+            while True:
+                if child.poll() is not None or time.monotonic() > deadline:
+                    tail = (LOGS / f"{name}.log").read_text().strip().splitlines()[-3:]
+                    print(f"cwshub: {name} did not start; the end of {LOGS}/{name}.log:")
+                    print("\n".join(tail))
+                    return 1
+                try:
+                    if httpx.get(url, timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+        print(banner(), flush=True)
+        while True:
+            for name, child in children.items():
+                if child.poll() is not None:
+                    print(
+                        f"cwshub: {name} stopped (exit {child.returncode}); see {LOGS}/{name}.log"
+                    )
+                    return 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("\ncwshub: stopping...")
+        return 0
+    finally:
+        stop(children)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
