@@ -46,9 +46,18 @@ def wrk() -> str | None:
 
 def load_with_wrk(binary: str, url: str, token: str, seconds: int) -> float:
     out = subprocess.run(
-        [binary, "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "-H",
-         f"Authorization: Bearer {token}", url],
-        capture_output=True, text=True, check=True,
+        [
+            binary,
+            "-t1",
+            f"-c{CONNECTIONS}",
+            f"-d{seconds}s",
+            "-H",
+            f"Authorization: Bearer {token}",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     if "Non-2xx" in out:
         raise SystemExit(f"bench: errors during the run:\n{out}")
@@ -85,8 +94,10 @@ def load(url: str, token: str, seconds: int, binary: str | None) -> float:
 def start(name: str, port: int, env: dict[str, str], logs: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "services.common.serve", name, "--port", str(port)],
-        cwd=ROOT, env={**os.environ, **env},
-        stdout=(logs / f"{name}.log").open("wb"), stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=(logs / f"{name}.log").open("wb"),
+        stderr=subprocess.STDOUT,
     )
 
 
@@ -106,26 +117,50 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="cwshub-bench-"))
     database = f"sqlite+aiosqlite:///{work / 'directory.db'}"
     env = {"DIRECTORY_DATABASE_URL": database}
-    subprocess.run([sys.executable, "-m", "services.common.migrations", "directory"],
-                   cwd=ROOT, env={**os.environ, **env}, check=True, capture_output=True)
-    subprocess.run([sys.executable, "-m", "services.directory.seed"],
-                   cwd=ROOT, env={**os.environ, **env}, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "services.common.migrations", "directory"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [sys.executable, "-m", "services.directory.seed"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+    )
     gateway_port, directory_port = free_port(), free_port()
     gateway, directory = f"http://127.0.0.1:{gateway_port}", f"http://127.0.0.1:{directory_port}"
     processes = [
-        start("gateway", gateway_port, {
-            "GATEWAY_PRIVATE_KEY_FILE": str(work / "key.pem"),
-            "GATEWAY_SERVICES": json.dumps({"directory": directory}),
-        }, work),
-        start("directory", directory_port, {
-            **env, "DIRECTORY_JWKS_URL": gateway + "/.well-known/jwks.json"}, work),
+        start(
+            "gateway",
+            gateway_port,
+            {
+                "GATEWAY_PRIVATE_KEY_FILE": str(work / "key.pem"),
+                "GATEWAY_SERVICES": json.dumps({"directory": directory}),
+            },
+            work,
+        ),
+        start(
+            "directory",
+            directory_port,
+            {**env, "DIRECTORY_JWKS_URL": gateway + "/.well-known/jwks.json"},
+            work,
+        ),
     ]
     try:
         wait(gateway)
         wait(directory)
-        token = httpx.post(gateway + "/auth/token", data={
-            "grant_type": "password", "username": "sacramento.worker",
-            "password": "cwshub-demo"}).json()["access_token"]
+        token = httpx.post(
+            gateway + "/auth/token",
+            data={
+                "grant_type": "password",
+                "username": "sacramento.worker",
+                "password": "cwshub-demo",
+            },
+        ).json()["access_token"]
         tool = f"wrk, {CONNECTIONS} connections" if binary else f"python aiohttp, {CONNECTIONS}"
         print(f"bench: GET {PATH}, {SECONDS}s per run, load from {tool}", flush=True)
         load(directory + PATH, token, 2, binary)  # warm both paths
@@ -135,8 +170,12 @@ def main() -> int:
             direct.append(load(directory + PATH, token, SECONDS, binary))
             through.append(load(gateway + PATH, token, SECONDS, binary))
         d, g = sum(direct) / len(direct), sum(through) / len(through)
-        print(f"  directly on the directory   {d:8.0f} requests/s  ({', '.join(f'{x:.0f}' for x in direct)})")
-        print(f"  through the gateway         {g:8.0f} requests/s  ({', '.join(f'{x:.0f}' for x in through)})")
+        for label, value, runs in (
+            ("directly on the directory", d, direct),
+            ("through the gateway", g, through),
+        ):
+            each = ", ".join(f"{x:.0f}" for x in runs)
+            print(f"  {label:<27} {value:8.0f} requests/s  ({each})")
         print(f"  ratio gateway / direct      {g / d:8.2f}   (goal >= 0.60)")
     finally:
         for process in processes:
