@@ -63,7 +63,9 @@ def main() -> int:
             return 1
     LOGS.mkdir(parents=True, exist_ok=True)
     children: dict[str, subprocess.Popen] = {}
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    # Ctrl-C and SIGTERM both stop everything, whatever signal handling we inherited.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         for name in PROCESSES:
             log = (LOGS / f"{name}.log").open("ab")

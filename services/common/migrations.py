@@ -74,9 +74,12 @@ def main(argv: list[str]) -> int:
         else:
             print(f"unknown action {action!r}: use upgrade or downgrade")
             return 2
-    except OSError as exc:
+    except Exception as exc:  # a command-line tool: one line that says what to check
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(
-            f"{service}: cannot reach the database ({exc}). Is it running? Check {safe_url(url)!r}."
+            f"{service}: cannot migrate the database at {safe_url(url)} ({reason}). Is it "
+            f"running? Check {service.upper()}_DATABASE_URL.",
+            file=sys.stderr,
         )
         return 1
     print(f"{service}: database at {action} done")

@@ -97,3 +97,19 @@ class TestStartupErrors:
         assert "GATEWAY_PRIVATE_KEY_FILE" in result.stderr
         assert "Traceback" not in result.stderr
         assert not (tmp_path / "none.pem").exists()
+
+    def test_migrate_with_bad_credentials_says_what_to_check(self) -> None:
+        result = subprocess.run(
+            [sys.executable, "-m", "services.common.migrations", "directory", "upgrade"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={
+                **os.environ,
+                "DIRECTORY_DATABASE_URL": "postgresql+asyncpg://nobody:pw@127.0.0.1:1/x",
+            },
+        )
+        assert result.returncode == 1
+        assert "DIRECTORY_DATABASE_URL" in result.stderr and "Traceback" not in result.stderr
+        assert ":pw@" not in result.stderr
