@@ -183,4 +183,15 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def assert_problem(reply: Any, status: int) -> dict[str, Any]:
+    """The reply is an RFC 9457 problem with this status and the request's id; its body."""
+    assert reply.status_code == status, reply.text
+    assert reply.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = reply.json()
+    assert body["status"] == status and body["type"].startswith("/problems/")
+    assert body["request_id"] == reply.headers["x-request-id"]
+    assert "Traceback" not in reply.text
+    return body
+
+
 __all__ = ["AsyncIterator", "auth", "sign"]

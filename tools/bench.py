@@ -10,7 +10,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,16 +19,12 @@ from pathlib import Path
 import aiohttp
 import httpx
 
+from services.common.serve import free_port, stop_all, wait_until_healthy
+
 ROOT = Path(__file__).resolve().parents[1]
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 PATH = "/api/v1/counties/06067"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wrk() -> str | None:
@@ -101,17 +96,6 @@ def start(name: str, port: int, env: dict[str, str], logs: Path) -> subprocess.P
     )
 
 
-def wait(url: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise SystemExit(f"bench: {url} did not start")
-
-
 def main() -> int:
     binary = wrk()
     work = Path(tempfile.mkdtemp(prefix="cwshub-bench-"))
@@ -151,8 +135,9 @@ def main() -> int:
         ),
     ]
     try:
-        wait(gateway)
-        wait(directory)
+        for url, process in zip((gateway, directory), processes, strict=True):
+            if not wait_until_healthy(url, process):
+                raise SystemExit(f"bench: {url} did not start; logs in {work}")
         token = httpx.post(
             gateway + "/auth/token",
             data={
@@ -178,9 +163,7 @@ def main() -> int:
             print(f"  {label:<27} {value:8.0f} requests/s  ({each})")
         print(f"  ratio gateway / direct      {g / d:8.2f}   (goal >= 0.60)")
     finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=10)
+        stop_all(processes)
         shutil.rmtree(work, ignore_errors=True)
     return 0
 

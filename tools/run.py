@@ -7,9 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
-
-from services.common.serve import DEFAULT_PORTS, check_port
+from services.common.serve import DEFAULT_PORTS, check_port, stop_all, wait_until_healthy
 from services.directory.seed import DEMO_ACCOUNTS, DEMO_CLIENTS, DEMO_PASSWORD
 
 PROCESSES = ["gateway", "directory"]
@@ -44,17 +42,6 @@ Ctrl-C stops everything.
 """
 
 
-def stop(children: dict[str, subprocess.Popen]) -> None:
-    for child in children.values():
-        if child.poll() is None:
-            child.terminate()
-    for child in children.values():
-        try:
-            child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-
-
 def main() -> int:
     for name in PROCESSES:
         try:
@@ -75,19 +62,11 @@ def main() -> int:
                 stderr=subprocess.STDOUT,
             )
         for name, child in children.items():
-            url = f"http://127.0.0.1:{DEFAULT_PORTS[name]}/healthz"
-            deadline = time.monotonic() + 30
-            while True:
-                if child.poll() is not None or time.monotonic() > deadline:
-                    tail = (LOGS / f"{name}.log").read_text().strip().splitlines()[-3:]
-                    print(f"cwshub: {name} did not start; the end of {LOGS}/{name}.log:")
-                    print("\n".join(tail))
-                    return 1
-                try:
-                    if httpx.get(url, timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
+            if not wait_until_healthy(f"http://127.0.0.1:{DEFAULT_PORTS[name]}", child):
+                tail = (LOGS / f"{name}.log").read_text().strip().splitlines()[-3:]
+                print(f"cwshub: {name} did not start; the end of {LOGS}/{name}.log:")
+                print("\n".join(tail))
+                return 1
         print(banner(), flush=True)
         while True:
             for name, child in children.items():
@@ -101,7 +80,7 @@ def main() -> int:
         print("\ncwshub: stopping...")
         return 0
     finally:
-        stop(children)
+        stop_all(children.values())
 
 
 if __name__ == "__main__":

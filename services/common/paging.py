@@ -27,6 +27,13 @@ class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = Field(default=None, description="Opaque; null on the last page.")
 
+    @classmethod
+    def of(cls, rows: Sequence[Any], next_cursor: str | None) -> "Page[T]":
+        """A page of `rows` (ORM objects) read through this page's item schema."""
+        return cls.model_validate(
+            {"items": list(rows), "next_cursor": next_cursor}, from_attributes=True
+        )
+
 
 def _invalid_cursor() -> InvalidInput:
     return InvalidInput(

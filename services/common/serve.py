@@ -8,9 +8,13 @@ import asyncio
 import errno
 import importlib
 import socket
+import subprocess
 import sys
+import time
+from collections.abc import Iterable
 from typing import Any
 
+import httpx
 import uvicorn
 
 from services.common.db import create_engine, ping, safe_url
@@ -98,3 +102,39 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (tests and the bench start processes on them)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until_healthy(
+    base_url: str, process: subprocess.Popen | None = None, timeout: float = 30.0
+) -> bool:
+    """True once GET /healthz answers 200; False if the process exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            return False
+        try:
+            if httpx.get(base_url + "/healthz", timeout=1).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    return False
+
+
+def stop_all(processes: Iterable[subprocess.Popen]) -> None:
+    """Ask every process to stop, then kill those still running after 10 seconds."""
+    processes = list(processes)
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()

@@ -38,9 +38,7 @@ async def list_regions(session: SessionDep, _: PrincipalDep, page: PageDep) -> P
     rows, next_cursor = await paginate(
         session, select(Region), order_by=[Region.code], limit=page.limit, cursor=page.cursor
     )
-    return Page[RegionRead](
-        items=[RegionRead.model_validate(r) for r in rows], next_cursor=next_cursor
-    )
+    return Page[RegionRead].of(rows, next_cursor)
 
 
 @router.get(
@@ -81,9 +79,7 @@ async def list_counties(
     rows, next_cursor = await paginate(
         session, stmt, order_by=[County.fips], limit=page.limit, cursor=page.cursor
     )
-    return Page[CountyRead](
-        items=[CountyRead.model_validate(c) for c in rows], next_cursor=next_cursor
-    )
+    return Page[CountyRead].of(rows, next_cursor)
 
 
 @router.get(

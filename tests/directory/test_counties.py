@@ -4,19 +4,9 @@ import httpx
 import pytest
 
 from services.directory.seed_data import counties
-from tests.conftest import Mint, auth
+from tests.conftest import Mint, assert_problem, auth
 
 pytestmark = pytest.mark.asyncio
-
-
-def assert_problem(reply: httpx.Response, status: int) -> dict:
-    assert reply.status_code == status, reply.text
-    assert reply.headers["content-type"] == "application/problem+json"
-    body = reply.json()
-    assert body["status"] == status
-    assert body["request_id"] == reply.headers["x-request-id"]
-    assert "Traceback" not in reply.text
-    return body
 
 
 class TestListCounties:

@@ -6,8 +6,7 @@ import pyotp
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.conftest import Mint, auth
-from tests.directory.test_counties import assert_problem
+from tests.conftest import Mint, assert_problem, auth
 from tests.factories import make_account, make_client
 
 pytestmark = pytest.mark.asyncio

@@ -4,10 +4,8 @@
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +14,7 @@ import httpx
 import pytest
 
 from services.common.db import create_engine, create_sessionmaker
+from services.common.serve import free_port, stop_all, wait_until_healthy
 from services.directory.seed import seed_demo
 from tests.conftest import in_thread
 from tests.factories import make_account
@@ -24,25 +23,6 @@ ROOT = Path(__file__).resolve().parents[2]
 FRONTEND = "http://frontend.test"
 # An account only the brute-force test signs in to (it ends up throttled).
 THROTTLED = "throttle.target"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url} exited early:\n{log.read_text()}")
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up:\n{log.read_text()}")
 
 
 @dataclass
@@ -128,24 +108,12 @@ def stack(
         ),
     }
     try:
-        for name in ("gateway", "directory"):
-            wait_until_up(urls[name], processes[name], logs[name])
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(urls["echo"] + "/", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        for name in ("gateway", "directory", "echo"):  # the echo answers /healthz too
+            if not wait_until_healthy(urls[name], processes[name]):
+                raise RuntimeError(f"{name} did not start:\n{logs[name].read_text()}")
         yield Stack(urls["gateway"], urls["directory"], urls["echo"], logs)
     finally:
-        for process in processes.values():
-            process.terminate()
-        for process in processes.values():
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_all(processes.values())
 
 
 @pytest.fixture(scope="session")

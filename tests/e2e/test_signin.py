@@ -6,15 +6,8 @@ import httpx
 import pytest
 from jose import jwt
 
+from tests.conftest import assert_problem
 from tests.e2e.conftest import THROTTLED, Stack, token_for
-
-
-def assert_problem(reply: httpx.Response, status: int) -> dict:
-    assert reply.status_code == status, reply.text
-    assert reply.headers["content-type"] == "application/problem+json"
-    body = reply.json()
-    assert body["status"] == status and body["request_id"] == reply.headers["x-request-id"]
-    return body
 
 
 class TestPasswordGrant:
