@@ -29,7 +29,11 @@ class Settings(BaseSettings):
     # Where things are: service name -> base URL, and resource (first path segment after
     # /api/v1/) -> service name.
     services: dict[str, str] = {"directory": "http://127.0.0.1:8001"}
-    routes: dict[str, str] = {"regions": "directory", "counties": "directory"}
+    routes: dict[str, str] = {
+        "regions": "directory",
+        "counties": "directory",
+        "audit-events": "directory",
+    }
     credentials_service: str = "directory"
 
     upstream_timeout_seconds: float = 30.0

@@ -19,6 +19,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,6 +29,7 @@ from services.common.errors import (
     PROBLEM_MEDIA_TYPE,
     DomainError,
     FieldError,
+    PreconditionFailed,
     problem,
     problem_for,
 )
@@ -177,6 +179,13 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         return problem_response(request, exc.status_code, body, getattr(exc, "headers", None))
 
+    async def stale_row(request: Request, exc: Exception) -> Response:
+        """Another request changed the row between our read and our write: lost updates are
+        impossible, so this one fails as if its If-Match were stale."""
+        return await domain_error(
+            request, PreconditionFailed("The resource changed while you saved; read it again.")
+        )
+
     async def unexpected_error(request: Request, exc: Exception) -> Response:
         error_log.error("unhandled error", exc_info=exc)
         body = problem(
@@ -192,6 +201,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(StaleDataError, stale_row)
     app.add_exception_handler(Exception, unexpected_error)
 
 

@@ -4,19 +4,22 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response
+from pydantic import AwareDatetime
 from sqlalchemy import select
 
-from services.common.deps import PageDep, PrincipalDep, SessionDep
+from services.common.deps import PageDep, PrincipalDep, SessionDep, require_role
 from services.common.errors import NotFound
 from services.common.etag import etag, matches
 from services.common.paging import Page, paginate
 from services.common.schemas import problem_responses
-from services.directory import credentials
+from services.directory import audit, counties, credentials
 from services.directory.deps import CountyDep, require_gateway
-from services.directory.models import County, Region
+from services.directory.models import AuditEvent, County, Region
 from services.directory.schemas import (
+    AuditEventRead,
     ClientCredentials,
     CountyRead,
+    CountyUpdate,
     PasswordCredentials,
     RegionRead,
     VerifiedClaims,
@@ -101,6 +104,70 @@ async def read_county(
         return Response(status_code=304, headers={"ETag": tag})
     response.headers["ETag"] = tag
     return CountyRead.model_validate(county)
+
+
+@router.patch(
+    "/counties/{fips}",
+    summary="Update a county",
+    description=(
+        "The office edits every field, including `region` (moving a county to another region "
+        "is audited); a county administrator edits only its own county's `address` and "
+        "`phone`. Concurrent LAN needs a dedicated county. Send `If-Match` with the ETag you "
+        "read: 428 without it, 412 when the county changed since."
+    ),
+    tags=["counties"],
+    responses=problem_responses(401, 403, 404, 412, 422, 428),
+)
+async def update_county(
+    session: SessionDep,
+    principal: PrincipalDep,
+    county: CountyDep,
+    body: CountyUpdate,
+    response: Response,
+    if_match: Annotated[str | None, Header()] = None,
+) -> CountyRead:
+    county = await counties.update_county(
+        session, principal=principal, county=county, changes=body.changes(), if_match=if_match
+    )
+    response.headers["ETag"] = etag(county.version)
+    return CountyRead.model_validate(county)
+
+
+@router.get(
+    "/audit-events",
+    summary="Search the directory's audit log (office only)",
+    description="Newest first. `actor` is a subject id or username.",
+    tags=["audit"],
+    dependencies=[Depends(require_role("office_admin"))],
+    responses=problem_responses(401, 403, 422),
+)
+async def list_audit_events(
+    session: SessionDep,
+    page: PageDep,
+    resource_type: Annotated[str | None, Query(max_length=32, examples=["county"])] = None,
+    resource_id: Annotated[str | None, Query(max_length=64)] = None,
+    actor: Annotated[str | None, Query(max_length=64)] = None,
+    action: Annotated[str | None, Query(max_length=32)] = None,
+    since: Annotated[AwareDatetime | None, Query(description="ISO 8601 with offset")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="ISO 8601 with offset")] = None,
+) -> Page[AuditEventRead]:
+    stmt = audit.search(
+        resource_type=resource_type,
+        resource_id=resource_id,
+        actor=actor,
+        action=action,
+        since=since,
+        until=until,
+    )
+    rows, next_cursor = await paginate(
+        session,
+        stmt,
+        order_by=[AuditEvent.occurred_at, AuditEvent.id],
+        limit=page.limit,
+        cursor=page.cursor,
+        descending=True,
+    )
+    return Page[AuditEventRead].of(rows, next_cursor)
 
 
 @internal.post("/credentials/verify", dependencies=[Depends(require_gateway)])

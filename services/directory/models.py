@@ -2,17 +2,16 @@
 
 import datetime as dt
 import uuid
+from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Uuid, func
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, Uuid, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from services.common.db import UtcDateTime, utc_now
 
 
 class DirectoryBase(DeclarativeBase):
     """The directory's own metadata: no other service's tables live here."""
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class Region(DirectoryBase):
@@ -33,9 +32,17 @@ class County(DirectoryBase):
     fips: Mapped[str] = mapped_column(String(5), primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
     region_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("region.id"), index=True)
+    # How the county runs CWS/CMS: "dedicated" or "co_existent"; null until the office records it.
+    cws_configuration: Mapped[str | None] = mapped_column(String(16))
+    concurrent_lan: Mapped[bool] = mapped_column(Boolean, default=False)
+    sbc_in_use: Mapped[bool] = mapped_column(Boolean, default=False)
+    vpn_in_use: Mapped[bool] = mapped_column(Boolean, default=False)
+    address: Mapped[str | None] = mapped_column(String(256))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    notes: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), default=_now, onupdate=_now, server_default=func.now()
+        UtcDateTime, default=utc_now, onupdate=utc_now, server_default=func.now()
     )
 
     region: Mapped[Region] = relationship(lazy="joined")
@@ -59,10 +66,8 @@ class Account(DirectoryBase):
     password_hash: Mapped[str] = mapped_column(String(256))
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(default=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
-    updated_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), default=_now, onupdate=_now
-    )
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now, onupdate=utc_now)
 
 
 class ApiClient(DirectoryBase):
@@ -79,4 +84,20 @@ class ApiClient(DirectoryBase):
     roles: Mapped[list[str]] = mapped_column(JSON, default=list)
     perms: Mapped[list[str]] = mapped_column(JSON, default=list)
     active: Mapped[bool] = mapped_column(default=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class AuditEvent(DirectoryBase):
+    """Who changed what in the directory, when, and under which request."""
+
+    __tablename__ = "audit_event"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    occurred_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
+    actor_sub: Mapped[str] = mapped_column(String(64))
+    actor_name: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    resource_type: Mapped[str] = mapped_column(String(32))
+    resource_id: Mapped[str] = mapped_column(String(64))
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    request_id: Mapped[str | None] = mapped_column(String(128))

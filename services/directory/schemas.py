@@ -1,9 +1,10 @@
 """The directory's API contract."""
 
+import datetime as dt
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Fips = Annotated[str, Field(pattern=r"^06\d{3}$", examples=["06067"], description="FIPS code")]
 
@@ -16,12 +17,68 @@ class RegionRead(BaseModel):
     name: str = Field(examples=["Bay Area"])
 
 
+CwsConfiguration = Literal["dedicated", "co_existent"]
+Phone = Annotated[str, Field(max_length=32, pattern=r"^[0-9()+.\- xX]{7,32}$")]
+
+
 class CountyRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     fips: str = Field(examples=["06067"])
     name: str = Field(examples=["Sacramento"])
     region: RegionRead
+    cws_configuration: CwsConfiguration | None = Field(
+        description="dedicated (closed LAN, state image) or co_existent; null if not recorded"
+    )
+    concurrent_lan: bool = Field(description="Concurrent LAN offering (dedicated counties only)")
+    sbc_in_use: bool
+    vpn_in_use: bool
+    address: str | None
+    phone: str | None
+    notes: str | None
+
+
+class CountyUpdate(BaseModel):
+    """Send only the fields to change. A county administrator may change address and phone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    region: str | None = Field(default=None, description="Region id or code", examples=["bay_area"])
+    cws_configuration: CwsConfiguration | None = None
+    concurrent_lan: bool | None = None
+    sbc_in_use: bool | None = None
+    vpn_in_use: bool | None = None
+    address: str | None = Field(default=None, max_length=256)
+    phone: Phone | None = None
+    notes: str | None = Field(default=None, max_length=4000)
+
+    @model_validator(mode="after")
+    def _required_fields_are_not_null(self) -> "CountyUpdate":
+        for field in ("region", "concurrent_lan", "sbc_in_use", "vpn_in_use"):
+            if field in self.model_fields_set and getattr(self, field) is None:
+                raise ValueError(f"{field} cannot be null")
+        if not self.model_fields_set:
+            raise ValueError("send at least one field to change")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)
+
+
+class AuditEventRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    occurred_at: dt.datetime
+    actor_sub: str
+    actor_name: str
+    action: str = Field(examples=["county.region_changed"])
+    resource_type: str = Field(examples=["county"])
+    resource_id: str = Field(examples=["06067"])
+    changes: dict[str, dict[str, Any]] = Field(
+        examples=[{"region_id": {"before": "…", "after": "…"}}]
+    )
+    request_id: str | None
 
 
 class PasswordCredentials(BaseModel):
