@@ -5,7 +5,7 @@ import time
 from typing import Annotated, Any
 
 import aiohttp
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
@@ -73,6 +73,36 @@ async def issue_token(
             field="grant_type",
         )
     return TokenReply(**reply)
+
+
+@router.post(
+    "/auth/password",
+    status_code=204,
+    summary="Change your password",
+    description=(
+        "Form-encoded `username`, `password` (current, or the one-time password of a reset), "
+        "`new_password` (at least 12 characters, not containing the username, not a common "
+        "choice) and `otp` where two-factor is enrolled."
+    ),
+    tags=["auth"],
+    responses=problem_responses(400, 422, 429, 503),
+)
+async def change_password(
+    request: Request,
+    username: Annotated[str, Form(min_length=1, max_length=64)],
+    password: Annotated[str, Form(min_length=1, max_length=1024)],
+    new_password: Annotated[str, Form(min_length=1, max_length=1024)],
+    otp: Annotated[str | None, Form(max_length=16)] = None,
+) -> Response:
+    await request.app.state.signin.change_password(
+        request.app.state.upstream_client,
+        username=username,
+        password=password,
+        new_password=new_password,
+        otp=otp or None,
+        address=client_address(request),
+    )
+    return Response(status_code=204)
 
 
 @router.get(

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
         "regions": "directory",
         "counties": "directory",
         "audit-events": "directory",
+        "users": "directory",
+        "api-clients": "directory",
     }
     credentials_service: str = "directory"
 

@@ -2,7 +2,7 @@ from fastapi import FastAPI
 
 from services.common.app import build_app
 from services.common.auth import TokenVerifier
-from services.directory.api import internal, router
+from services.directory.api import routers
 from services.directory.settings import Settings
 
 
@@ -14,7 +14,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Regions, counties, people and their roles, accounts and API clients.",
         settings=settings,
         database_url=settings.database_url,
-        routers=[router, internal],
+        routers=routers,
     )
     app.state.internal_verifier = TokenVerifier.from_settings(
         settings, audience=settings.internal_audience

@@ -12,7 +12,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.errors import Unauthorized
+from services.common.auth import Principal
+from services.common.errors import FieldError, InvalidInput, Unauthorized
+from services.directory import audit, passwords
 from services.directory.models import Account, ApiClient
 
 TOOL_PERMISSIONS = ("mac", "ddr", "scr", "vpn", "sbc", "relocation", "reports", "linkages")
@@ -31,7 +33,8 @@ _DUMMY_HASH = hasher.hash("not a real password; equalizes timing for unknown use
 
 
 class CredentialsRejected(Unauthorized):
-    """The sign-in failed; `reason`: invalid, otp_required, otp_invalid or invalid_client."""
+    """The sign-in failed; `reason`: invalid, otp_required, otp_invalid,
+    password_change_required or invalid_client."""
 
     slug = "credentials-rejected"
     title = "Credentials rejected"
@@ -65,10 +68,10 @@ def _verify(hash_: str, secret: str) -> bool:
         return False
 
 
-async def verify_password(
+async def _authenticate(
     session: AsyncSession, *, username: str, password: str, otp: str | None
-) -> Claims:
-    """A person signs in with password, plus a current TOTP code when two-factor is enrolled."""
+) -> Account:
+    """The account whose password (and, where enrolled, current TOTP code) these are."""
     account = await session.scalar(select(Account).where(Account.username == username))
     password_ok = _verify(account.password_hash if account else _DUMMY_HASH, password)
     if account is None or not password_ok or not account.active:
@@ -83,6 +86,19 @@ async def verify_password(
     if hasher.check_needs_rehash(account.password_hash):
         account.password_hash = hasher.hash(password)
         await session.flush()
+    return account
+
+
+async def verify_password(
+    session: AsyncSession, *, username: str, password: str, otp: str | None
+) -> Claims:
+    """A person signs in with password, plus a current TOTP code when two-factor is enrolled.
+    After a reset, the one-time password only serves to choose a new one."""
+    account = await _authenticate(session, username=username, password=password, otp=otp)
+    if account.must_change_password:
+        raise CredentialsRejected(
+            "password_change_required", "The password must be changed before signing in."
+        )
     return Claims(
         sub=str(account.id),
         kind="user",
@@ -91,6 +107,31 @@ async def verify_password(
         region=str(account.region_id) if account.region_id else None,
         roles=sorted(account.roles),
         perms=sorted(account.perms),
+    )
+
+
+async def change_password(
+    session: AsyncSession, *, username: str, password: str, new_password: str, otp: str | None
+) -> None:
+    """A person replaces their password (or the one-time password of a reset)."""
+    account = await _authenticate(session, username=username, password=password, otp=otp)
+    passwords.check_policy(new_password, username=username)
+    if new_password == password:
+        raise InvalidInput(
+            "Choose a password other than the current one.",
+            errors=[FieldError("new_password", "must differ from the current password")],
+        )
+    account.password_hash = hasher.hash(new_password)
+    account.must_change_password = False
+    await session.flush()
+    actor = Principal(sub=str(account.id), kind="user", name=account.username)
+    await audit.record(
+        session,
+        actor=actor,
+        action="account.password_changed",
+        resource_type="account",
+        resource_id=str(account.id),
+        changes={"password": {"before": "[redacted]", "after": "[redacted]"}},
     )
 
 

@@ -1,14 +1,16 @@
 """Directory dependencies: row loaders and the gateway-only guard."""
 
+import uuid
 from typing import Annotated
 
 from fastapi import Depends, Path, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials
 
 from services.common.auth import TokenVerifier
-from services.common.deps import SessionDep, bearer
+from services.common.deps import PrincipalDep, SessionDep, bearer
 from services.common.errors import Forbidden, NotFound, Unauthorized
-from services.directory.models import County
+from services.directory import accounts
+from services.directory.models import Account, ApiClient, County
 
 
 async def require_gateway(
@@ -37,3 +39,23 @@ async def county_or_404(
 
 
 CountyDep = Annotated[County, Depends(county_or_404)]
+
+
+async def managed_account(
+    session: SessionDep, principal: PrincipalDep, user_id: uuid.UUID
+) -> Account:
+    """An account the caller administers; another county's answers 404."""
+    return await accounts.get_account(session, principal=principal, account_id=user_id)
+
+
+ManagedAccountDep = Annotated[Account, Depends(managed_account)]
+
+
+async def api_client_or_404(session: SessionDep, client_id: uuid.UUID) -> ApiClient:
+    client = await session.get(ApiClient, client_id)
+    if client is None:
+        raise NotFound(f"There is no API client {client_id}.")
+    return client
+
+
+ApiClientDep = Annotated[ApiClient, Depends(api_client_or_404)]

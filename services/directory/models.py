@@ -66,8 +66,13 @@ class Account(DirectoryBase):
     password_hash: Mapped[str] = mapped_column(String(256))
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(default=True)
+    # Set by a reset: the one-time password only lets its holder choose a new one.
+    must_change_password: Mapped[bool] = mapped_column(default=False)
+    version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now, onupdate=utc_now)
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class ApiClient(DirectoryBase):

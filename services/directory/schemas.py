@@ -108,3 +108,143 @@ class VerifiedClaims(BaseModel):
     region: str | None
     roles: list[str]
     perms: list[str]
+
+
+ToolPermission = Literal["mac", "ddr", "scr", "vpn", "sbc", "relocation", "reports", "linkages"]
+UserRole = Literal["county_user", "county_admin", "ssc", "office_admin"]
+Username = Annotated[
+    str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{2,63}$", examples=["sacramento.intake"])
+]
+Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+
+
+class UserRead(BaseModel):
+    """An account, as its administrators see it. Secrets are never part of it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    username: str
+    display_name: str
+    email: str
+    county: str | None = Field(validation_alias="county_fips")
+    region_id: uuid.UUID | None
+    roles: list[str]
+    perms: list[str]
+    active: bool
+    must_change_password: bool
+    two_factor_enabled: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @classmethod
+    def of(cls, account: Any) -> "UserRead":
+        return cls.model_validate(
+            {
+                **{
+                    k: getattr(account, k)
+                    for k in (
+                        "id",
+                        "username",
+                        "display_name",
+                        "email",
+                        "county_fips",
+                        "region_id",
+                        "roles",
+                        "perms",
+                        "active",
+                        "must_change_password",
+                        "created_at",
+                        "updated_at",
+                    )
+                },
+                "two_factor_enabled": account.totp_secret is not None,
+            }
+        )
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: Username
+    display_name: str = Field(min_length=1, max_length=128)
+    email: Email
+    county: Fips | None = Field(default=None, description="Defaults to a county admin's own")
+    region: str | None = Field(default=None, description="Region id or code; SSCs only")
+    roles: list[UserRole] = Field(min_length=1, examples=[["county_user"]])
+    perms: list[ToolPermission] = Field(default_factory=list, examples=[["ddr"]])
+
+
+class UserUpdate(BaseModel):
+    """Send only the fields to change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    display_name: str | None = Field(default=None, min_length=1, max_length=128)
+    email: Email | None = None
+    roles: list[UserRole] | None = Field(default=None, min_length=1)
+    perms: list[ToolPermission] | None = None
+    active: bool | None = None
+
+    @model_validator(mode="after")
+    def _not_null_and_not_empty(self) -> "UserUpdate":
+        for field in self.model_fields_set:
+            if getattr(self, field) is None:
+                raise ValueError(f"{field} cannot be null")
+        if not self.model_fields_set:
+            raise ValueError("send at least one field to change")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)
+
+
+class UserCreated(BaseModel):
+    user: UserRead
+    one_time_password: str = Field(description="Shown once; the user must change it at sign-in")
+
+
+class OneTimePassword(BaseModel):
+    one_time_password: str = Field(description="Shown once; the user must change it at sign-in")
+
+
+class ApiClientRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    client_id: str
+    name: str
+    kind: Literal["helpdesk", "county_system", "service"]
+    county: str | None = Field(validation_alias="county_fips")
+    roles: list[str]
+    perms: list[str]
+    active: bool
+    created_at: dt.datetime
+
+
+class ApiClientCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    client_id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{2,63}$")]
+    name: str = Field(min_length=1, max_length=128)
+    kind: Literal["helpdesk", "county_system", "service"]
+    county: Fips | None = None
+    perms: list[ToolPermission] = Field(default_factory=list)
+
+
+class ApiClientCreated(BaseModel):
+    client: ApiClientRead
+    client_secret: str = Field(description="Shown once; store it in the client's secret store")
+
+
+class ClientSecret(BaseModel):
+    client_secret: str = Field(description="Shown once; the previous secret stops working")
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
+    otp: str | None = Field(default=None, max_length=16)

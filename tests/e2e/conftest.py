@@ -70,7 +70,15 @@ def stack(
             {"directory": urls["directory"], "echo": urls["echo"], "down": urls["down"]}
         ),
         "GATEWAY_ROUTES": json.dumps(
-            {"regions": "directory", "counties": "directory", "echo": "echo", "down": "down"}
+            {
+                "regions": "directory",
+                "counties": "directory",
+                "users": "directory",
+                "api-clients": "directory",
+                "audit-events": "directory",
+                "echo": "echo",
+                "down": "down",
+            }
         ),
         "GATEWAY_UPSTREAM_TIMEOUT_SECONDS": "1",
         "GATEWAY_MAX_FAILURES_PER_USERNAME": "3",

@@ -1,4 +1,4 @@
-"""Directory routes: thin; the rules live in the domain modules."""
+"""Regions, counties and the audit log."""
 
 import uuid
 from typing import Annotated
@@ -12,21 +12,12 @@ from services.common.errors import NotFound
 from services.common.etag import etag, matches
 from services.common.paging import Page, paginate
 from services.common.schemas import problem_responses
-from services.directory import audit, counties, credentials
-from services.directory.deps import CountyDep, require_gateway
+from services.directory import audit, counties
+from services.directory.deps import CountyDep
 from services.directory.models import AuditEvent, County, Region
-from services.directory.schemas import (
-    AuditEventRead,
-    ClientCredentials,
-    CountyRead,
-    CountyUpdate,
-    PasswordCredentials,
-    RegionRead,
-    VerifiedClaims,
-)
+from services.directory.schemas import AuditEventRead, CountyRead, CountyUpdate, RegionRead
 
 router = APIRouter(prefix="/api/v1")
-internal = APIRouter(prefix="/internal", include_in_schema=False)
 
 READ_ERRORS = problem_responses(401, 422)
 
@@ -168,18 +159,3 @@ async def list_audit_events(
         descending=True,
     )
     return Page[AuditEventRead].of(rows, next_cursor)
-
-
-@internal.post("/credentials/verify", dependencies=[Depends(require_gateway)])
-async def verify_credentials(
-    session: SessionDep, body: PasswordCredentials | ClientCredentials
-) -> VerifiedClaims:
-    if isinstance(body, PasswordCredentials):
-        claims = await credentials.verify_password(
-            session, username=body.username, password=body.password, otp=body.otp
-        )
-    else:
-        claims = await credentials.verify_client(
-            session, client_id=body.client_id, client_secret=body.client_secret
-        )
-    return VerifiedClaims(**claims.as_dict())
