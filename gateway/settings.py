@@ -35,6 +35,8 @@ class Settings(BaseSettings):
         "audit-events": "directory",
         "users": "directory",
         "api-clients": "directory",
+        "committees": "directory",
+        "calendars": "directory",
     }
     credentials_service: str = "directory"
 

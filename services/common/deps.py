@@ -46,6 +46,19 @@ async def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
+async def get_optional_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> Principal | None:
+    """For public routes: no token is fine, but a token that is sent must be valid."""
+    if credentials is None:
+        return None
+    return await get_principal(request, credentials)
+
+
+OptionalPrincipalDep = Annotated[Principal | None, Depends(get_optional_principal)]
+
+
 def require_role(*roles: str) -> Callable[[Principal], Principal]:
     """Only callers holding one of `roles`."""
 

@@ -101,8 +101,77 @@ class AuditEvent(DirectoryBase):
     occurred_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
     actor_sub: Mapped[str] = mapped_column(String(64))
     actor_name: Mapped[str] = mapped_column(String(64))
-    action: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(64))
     resource_type: Mapped[str] = mapped_column(String(32))
     resource_id: Mapped[str] = mapped_column(String(64))
     changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     request_id: Mapped[str | None] = mapped_column(String(128))
+
+
+class Committee(DirectoryBase):
+    """A committee or user group of the guide; its regular meetings are a calendar series."""
+
+    __tablename__ = "committee"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    code: Mapped[str] = mapped_column(String(48), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    purpose: Mapped[str] = mapped_column(Text, default="")
+    cadence: Mapped[str] = mapped_column(String(128), default="")
+    region_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("region.id"))
+
+
+class CalendarEntry(DirectoryBase):
+    """An event (meeting, training) or a maintenance window (release, outage, technical change),
+    once or recurring by an RFC 5545 rule in its time zone."""
+
+    __tablename__ = "calendar_entry"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    calendar: Mapped[str] = mapped_column(String(16), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    committee_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("committee.id"))
+    starts_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    ends_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    timezone: Mapped[str] = mapped_column(String(64), default="America/Los_Angeles")
+    rrule: Mapped[str | None] = mapped_column(String(256))
+    location: Mapped[str | None] = mapped_column(String(256))
+    call_in: Mapped[str | None] = mapped_column(String(256))
+    agenda_url: Mapped[str | None] = mapped_column(String(512))
+    minutes_url: Mapped[str | None] = mapped_column(String(512))
+    affected_counties: Mapped[list[str]] = mapped_column(JSON, default=list)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now, onupdate=utc_now)
+
+    committee: Mapped[Committee | None] = relationship(lazy="joined")
+    exceptions: Mapped[list["CalendarException"]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan"
+    )
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class CalendarException(DirectoryBase):
+    """One occurrence of a series cancelled, or moved to another time."""
+
+    __tablename__ = "calendar_exception"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    entry_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("calendar_entry.id", ondelete="CASCADE"))
+    original_starts_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    cancelled: Mapped[bool] = mapped_column(default=False)
+    starts_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    ends_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class CalendarFeed(DirectoryBase):
+    """A person's private feed token for the maintenance calendar's .ics (hashed at rest)."""
+
+    __tablename__ = "calendar_feed"
+
+    account_sub: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)

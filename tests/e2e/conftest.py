@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gateway.settings import Settings as GatewaySettings
 from services.common.db import create_engine, create_sessionmaker
 from services.common.serve import free_port, stop_all, wait_until_healthy
 from services.directory.seed import seed_demo
@@ -23,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FRONTEND = "http://frontend.test"
 # An account only the brute-force test signs in to (it ends up throttled).
 THROTTLED = "throttle.target"
+DEFAULT_ROUTES: dict[str, str] = GatewaySettings.model_fields["routes"].default
 
 
 @dataclass
@@ -69,17 +71,8 @@ def stack(
         "GATEWAY_SERVICES": json.dumps(
             {"directory": urls["directory"], "echo": urls["echo"], "down": urls["down"]}
         ),
-        "GATEWAY_ROUTES": json.dumps(
-            {
-                "regions": "directory",
-                "counties": "directory",
-                "users": "directory",
-                "api-clients": "directory",
-                "audit-events": "directory",
-                "echo": "echo",
-                "down": "down",
-            }
-        ),
+        # The real routing table, plus two upstreams of the proxy tests' own.
+        "GATEWAY_ROUTES": json.dumps({**DEFAULT_ROUTES, "echo": "echo", "down": "down"}),
         "GATEWAY_UPSTREAM_TIMEOUT_SECONDS": "1",
         "GATEWAY_MAX_FAILURES_PER_USERNAME": "3",
         "GATEWAY_MAX_FAILURES_PER_ADDRESS": "1000",

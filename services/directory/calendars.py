@@ -1,0 +1,305 @@
+"""The two calendars of the guide. The event calendar (committee meetings, trainings) is
+public; the maintenance calendar (releases, outages, technical changes, affected counties or
+all) is for signed-in users, and for calendar apps through a personal feed token.
+The office keeps both."""
+
+import datetime as dt
+import hashlib
+import secrets
+import uuid
+from typing import Any
+
+import icalendar
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.auth import Principal
+from services.common.errors import FieldError, Forbidden, InvalidInput, NotFound, Unauthorized
+from services.common.etag import etag, require_match
+from services.directory import audit, recurrence
+from services.directory.models import (
+    CalendarEntry,
+    CalendarException,
+    CalendarFeed,
+    Committee,
+    County,
+)
+
+KINDS = {
+    "events": ("meeting", "training", "other"),
+    "maintenance": ("release", "outage", "technical_change"),
+}
+MAX_RANGE = dt.timedelta(days=400)
+DEFAULT_RANGE = dt.timedelta(days=90)
+AUDITED_FIELDS = (
+    "kind",
+    "title",
+    "description",
+    "committee_id",
+    "starts_at",
+    "ends_at",
+    "timezone",
+    "rrule",
+    "location",
+    "call_in",
+    "agenda_url",
+    "minutes_url",
+    "affected_counties",
+)
+
+
+def snapshot(entry: CalendarEntry) -> dict[str, Any]:
+    return {f: getattr(entry, f) for f in AUDITED_FIELDS}
+
+
+def visible(calendar: str, principal: Principal | None) -> None:
+    """The event calendar is public; the maintenance calendar needs a signed-in user."""
+    if calendar == "maintenance" and principal is None:
+        raise Unauthorized("The maintenance calendar is for signed-in users.")
+
+
+def check_office(principal: Principal) -> None:
+    if "office_admin" not in principal.roles:
+        raise Forbidden("The office keeps the calendars.")
+
+
+def time_range(
+    start: dt.datetime | None, end: dt.datetime | None, *, now: dt.datetime | None = None
+) -> tuple[dt.datetime, dt.datetime]:
+    """Defaults: from now, 90 days. At most 400 days at once."""
+    start = start or now or dt.datetime.now(dt.UTC)
+    end = end or start + DEFAULT_RANGE
+    if end <= start:
+        raise InvalidInput("`to` must be after `from`.", errors=[FieldError("to", "before from")])
+    if end - start > MAX_RANGE:
+        raise InvalidInput(
+            "Ask for at most 400 days at once.", errors=[FieldError("to", "range over 400 days")]
+        )
+    return start, end
+
+
+async def agenda(
+    session: AsyncSession,
+    *,
+    calendar: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    county: str | None = None,
+) -> list[tuple[CalendarEntry, recurrence.Occurrence]]:
+    """Every occurrence in [start, end), in time order; `county` keeps maintenance entries
+    that affect that county (or all counties)."""
+    stmt = select(CalendarEntry).where(
+        CalendarEntry.calendar == calendar,
+        or_(CalendarEntry.rrule.is_not(None), CalendarEntry.starts_at < end),
+    )
+    found = []
+    for entry in (await session.scalars(stmt)).unique():
+        if county and entry.affected_counties and county not in entry.affected_counties:
+            continue
+        found += [(entry, o) for o in recurrence.occurrences(entry, start, end)]
+    return sorted(found, key=lambda pair: (pair[1].starts_at, pair[0].title))
+
+
+async def get_entry(session: AsyncSession, *, calendar: str, entry_id: uuid.UUID) -> CalendarEntry:
+    entry = await session.get(CalendarEntry, entry_id)
+    if entry is None or entry.calendar != calendar:
+        raise NotFound(f"There is no {calendar} calendar entry {entry_id}.")
+    return entry
+
+
+async def _check(session: AsyncSession, entry: CalendarEntry) -> None:
+    """The rules an entry keeps whatever was changed."""
+    if entry.kind not in KINDS[entry.calendar]:
+        raise InvalidInput(
+            f"A {entry.calendar} entry is one of: {', '.join(KINDS[entry.calendar])}.",
+            errors=[FieldError("kind", f"not a kind of {entry.calendar} entry")],
+        )
+    if entry.ends_at <= entry.starts_at:
+        raise InvalidInput(
+            "It must end after it starts.", errors=[FieldError("ends_at", "before starts_at")]
+        )
+    recurrence.zone(entry.timezone)
+    if entry.rrule:
+        recurrence.check_rule(entry.rrule)
+    if entry.committee_id and await session.get(Committee, entry.committee_id) is None:
+        raise InvalidInput("Unknown committee.", errors=[FieldError("committee_id", "unknown")])
+    if entry.affected_counties:
+        if entry.calendar != "maintenance":
+            raise InvalidInput(
+                "Only maintenance entries name affected counties.",
+                errors=[FieldError("affected_counties", "maintenance calendar only")],
+            )
+        known = set(
+            await session.scalars(
+                select(County.fips).where(County.fips.in_(entry.affected_counties))
+            )
+        )
+        unknown = sorted(set(entry.affected_counties) - known)
+        if unknown:
+            raise InvalidInput(
+                f"Unknown counties: {', '.join(unknown)}.",
+                errors=[FieldError("affected_counties", "unknown county")],
+            )
+
+
+async def create_entry(
+    session: AsyncSession, *, principal: Principal, calendar: str, fields: dict[str, Any]
+) -> CalendarEntry:
+    check_office(principal)
+    entry = CalendarEntry(calendar=calendar, **fields)
+    entry.affected_counties = sorted(set(entry.affected_counties or []))
+    await _check(session, entry)
+    session.add(entry)
+    await session.flush()
+    await audit.record(
+        session,
+        actor=principal,
+        action="calendar_entry.created",
+        resource_type="calendar_entry",
+        resource_id=str(entry.id),
+        changes=audit.diff({}, snapshot(entry)),
+    )
+    return entry
+
+
+async def update_entry(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    entry: CalendarEntry,
+    changes: dict[str, Any],
+    if_match: str | None,
+) -> CalendarEntry:
+    check_office(principal)
+    require_match(if_match, etag(entry.version))
+    before = snapshot(entry)
+    for field, value in changes.items():
+        setattr(entry, field, value)
+    await _check(session, entry)
+    await session.flush()
+    await audit.record(
+        session,
+        actor=principal,
+        action="calendar_entry.updated",
+        resource_type="calendar_entry",
+        resource_id=str(entry.id),
+        changes=audit.diff(before, snapshot(entry)),
+    )
+    return entry
+
+
+async def delete_entry(
+    session: AsyncSession, *, principal: Principal, entry: CalendarEntry
+) -> None:
+    check_office(principal)
+    await audit.record(
+        session,
+        actor=principal,
+        action="calendar_entry.deleted",
+        resource_type="calendar_entry",
+        resource_id=str(entry.id),
+        changes=audit.diff(snapshot(entry), {}),
+    )
+    await session.delete(entry)
+    await session.flush()
+
+
+async def change_occurrence(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    entry: CalendarEntry,
+    original_starts_at: dt.datetime,
+    cancelled: bool,
+    starts_at: dt.datetime | None,
+    ends_at: dt.datetime | None,
+) -> CalendarException:
+    """Cancel one occurrence of a series, or move it; a later change replaces an earlier one."""
+    check_office(principal)
+    if not recurrence.is_occurrence(entry, original_starts_at):
+        raise InvalidInput(
+            "The entry has no occurrence starting then.",
+            errors=[FieldError("original_starts_at", "not an occurrence of this entry")],
+        )
+    if not cancelled and (starts_at is None or ends_at is None or ends_at <= starts_at):
+        raise InvalidInput(
+            "A moved occurrence needs starts_at and a later ends_at.",
+            errors=[FieldError("starts_at", "required unless cancelled")],
+        )
+    exception = next(
+        (e for e in entry.exceptions if e.original_starts_at == original_starts_at), None
+    )
+    if exception is None:
+        exception = CalendarException(entry_id=entry.id, original_starts_at=original_starts_at)
+        entry.exceptions.append(exception)
+    exception.cancelled = cancelled
+    exception.starts_at, exception.ends_at = (None, None) if cancelled else (starts_at, ends_at)
+    await session.flush()
+    await audit.record(
+        session,
+        actor=principal,
+        action="calendar_entry.occurrence_cancelled"
+        if cancelled
+        else "calendar_entry.occurrence_moved",
+        resource_type="calendar_entry",
+        resource_id=str(entry.id),
+        changes={
+            "occurrence": {
+                "before": original_starts_at.isoformat(),
+                "after": starts_at.isoformat() if starts_at else None,
+            }
+        },
+    )
+    return exception
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def issue_feed_token(session: AsyncSession, *, principal: Principal) -> str:
+    """A new personal token for the maintenance .ics feed; the previous one stops working."""
+    token = secrets.token_urlsafe(32)
+    feed = await session.get(CalendarFeed, principal.sub)
+    if feed is None:
+        session.add(CalendarFeed(account_sub=principal.sub, token_hash=_digest(token)))
+    else:
+        feed.token_hash = _digest(token)
+        feed.created_at = dt.datetime.now(dt.UTC)
+    await session.flush()
+    return token
+
+
+async def check_feed_token(session: AsyncSession, token: str | None) -> None:
+    if (
+        not token
+        or await session.scalar(
+            select(CalendarFeed.account_sub).where(CalendarFeed.token_hash == _digest(token))
+        )
+        is None
+    ):
+        raise Unauthorized("The feed token is missing or no longer valid; get a new one.")
+
+
+def ics(name: str, items: list[tuple[CalendarEntry, recurrence.Occurrence]]) -> bytes:
+    """An iCalendar document with one event per occurrence."""
+    calendar = icalendar.Calendar()
+    calendar.add("prodid", "-//CWS/CMS office//cwshub//EN")
+    calendar.add("version", "2.0")
+    calendar.add("x-wr-calname", name)
+    stamp = dt.datetime.now(dt.UTC)
+    for entry, occurrence in items:
+        event = icalendar.Event()
+        event.add("uid", f"{entry.id}-{occurrence.original_starts_at:%Y%m%dT%H%M%SZ}@cwshub")
+        event.add("dtstamp", stamp)
+        event.add("dtstart", occurrence.starts_at)
+        event.add("dtend", occurrence.ends_at)
+        event.add("summary", entry.title)
+        if entry.description:
+            event.add("description", entry.description)
+        if entry.location or entry.call_in:
+            event.add("location", " / ".join(x for x in (entry.location, entry.call_in) if x))
+        if entry.agenda_url:
+            event.add("url", entry.agenda_url)
+        calendar.add_component(event)
+    return calendar.to_ical()

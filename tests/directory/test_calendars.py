@@ -1,0 +1,295 @@
+"""Committees and calendars: recurrence as the guide states it, public and private calendars,
+iCalendar feeds, and the office's edits."""
+
+import calendar as cal
+import datetime as dt
+import uuid
+from zoneinfo import ZoneInfo
+
+import httpx
+import icalendar
+import pytest
+
+from tests.conftest import Mint, assert_problem, auth
+
+PACIFIC = ZoneInfo("America/Los_Angeles")
+FROM = "2026-11-24T00:00:00+00:00"
+
+
+def nth_weekday(year: int, month: int, weekday: int, n: int) -> dt.date:
+    """The n-th `weekday` (Monday=0) of a month, computed from the calendar, not from rules."""
+    days = [
+        d
+        for d in cal.Calendar().itermonthdates(year, month)
+        if d.month == month and d.weekday() == weekday
+    ]
+    return days[n - 1]
+
+
+@pytest.fixture
+def office(mint: Mint) -> str:
+    return mint(roles=["office_admin"], name="office.admin")
+
+
+async def occurrences(
+    client: httpx.AsyncClient, calendar: str, token: str | None = None, **params: str
+) -> list[dict]:
+    reply = await client.get(
+        f"/api/v1/calendars/{calendar}", params=params, headers=auth(token) if token else {}
+    )
+    assert reply.status_code == 200, reply.text
+    return list(reply.json()["items"])
+
+
+def local(iso: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone(PACIFIC)
+
+
+class TestSeededCommittees:
+    async def test_the_guides_committees_and_six_user_groups(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        codes = [c["code"] for c in (await client.get("/api/v1/committees")).json()["items"]]
+        assert {"soc", "tac", "piac", "jad", "probation_forum"} <= set(codes)
+        assert len([c for c in codes if c.startswith("rug_")]) == 6
+
+    async def test_the_next_12_soc_meetings_are_second_wednesdays_at_ten(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        items = await occurrences(client, "events", **{"from": FROM, "to": "2027-12-20T00:00:00Z"})
+        soc = [o for o in items if o["committee"] and o["committee"]["code"] == "soc"][:12]
+        assert len(soc) == 12
+        months = set()
+        for occurrence in soc:
+            start = local(occurrence["starts_at"])
+            assert start.date() == nth_weekday(start.year, start.month, cal.WEDNESDAY, 2)
+            assert (start.hour, start.minute) == (10, 0)  # in winter and in summer alike
+            months.add((start.year, start.month))
+        assert len(months) == 12
+
+    async def test_tac_meets_second_tuesdays(self, client: httpx.AsyncClient) -> None:
+        items = await occurrences(client, "events", **{"from": FROM, "to": "2027-06-01T00:00:00Z"})
+        tac = [
+            local(o["starts_at"])
+            for o in items
+            if o["committee"] and o["committee"]["code"] == "tac"
+        ]
+        assert len(tac) == 6
+        assert all(t.date() == nth_weekday(t.year, t.month, cal.TUESDAY, 2) for t in tac)
+
+    async def test_probation_forum_every_other_month_on_third_wednesday(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        items = await occurrences(client, "events", **{"from": FROM, "to": "2027-12-20T00:00:00Z"})
+        forum = [
+            local(o["starts_at"])
+            for o in items
+            if o["committee"] and o["committee"]["code"] == "probation_forum"
+        ]
+        assert len(forum) >= 6
+        assert all(f.date() == nth_weekday(f.year, f.month, cal.WEDNESDAY, 3) for f in forum)
+        month_index = [f.year * 12 + f.month for f in forum]
+        assert {b - a for a, b in zip(month_index, month_index[1:], strict=False)} == {2}
+
+
+class TestReadingCalendars:
+    async def test_events_are_public(self, client: httpx.AsyncClient) -> None:
+        items = await occurrences(client, "events")
+        assert any(o["committee"] and o["committee"]["code"] == "soc" for o in items)
+
+    async def test_a_bad_token_on_a_public_route_is_still_401(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        assert_problem(await client.get("/api/v1/calendars/events", headers=auth("x.y.z")), 401)
+
+    async def test_maintenance_needs_a_token(self, client: httpx.AsyncClient, mint: Mint) -> None:
+        assert_problem(await client.get("/api/v1/calendars/maintenance"), 401)
+        assert (await client.get("/api/v1/calendars/maintenance", headers=auth(mint()))).is_success
+
+    @pytest.mark.parametrize(
+        ("params", "field"),
+        [
+            ({"from": "2026-12-01T00:00:00Z", "to": "2026-11-01T00:00:00Z"}, "to"),
+            ({"from": "2026-01-01T00:00:00Z", "to": "2027-06-01T00:00:00Z"}, "to"),
+            ({"from": "2026-01-01T00:00:00"}, "from"),
+            ({"from": "soon"}, "from"),
+        ],
+    )
+    async def test_ranges_are_checked(
+        self, client: httpx.AsyncClient, params: dict, field: str
+    ) -> None:
+        reply = await client.get("/api/v1/calendars/events", params=params)
+        assert assert_problem(reply, 422)["errors"][0]["field"] == field
+
+    async def test_unknown_calendar_is_422(self, client: httpx.AsyncClient) -> None:
+        assert_problem(await client.get("/api/v1/calendars/holidays"), 422)
+
+    async def test_events_ics_parses(self, client: httpx.AsyncClient) -> None:
+        reply = await client.get(
+            "/api/v1/calendars/events.ics", params={"from": FROM, "to": "2027-01-31T00:00:00Z"}
+        )
+        assert reply.headers["content-type"].startswith("text/calendar")
+        parsed = icalendar.Calendar.from_ical(reply.content)
+        events = [c for c in parsed.walk("VEVENT")]
+        soc = [e for e in events if str(e["SUMMARY"]) == "System Oversight Committee"]
+        assert [e.decoded("DTSTART").astimezone(PACIFIC).day for e in soc] == [9, 13]
+        assert len({str(e["UID"]) for e in events}) == len(events)
+
+    async def test_maintenance_feed_needs_its_token(
+        self, client: httpx.AsyncClient, mint: Mint
+    ) -> None:
+        assert_problem(await client.get("/api/v1/calendars/maintenance.ics"), 401)
+        assert_problem(await client.get("/api/v1/calendars/maintenance.ics?token=guess"), 401)
+        assert_problem(await client.post("/api/v1/calendars/maintenance/feed-token"), 401)
+        token = mint(sub=f"feed-{uuid.uuid4()}")
+        first = (
+            await client.post("/api/v1/calendars/maintenance/feed-token", headers=auth(token))
+        ).json()["url"]
+        ok = await client.get(first)
+        assert ok.status_code == 200 and icalendar.Calendar.from_ical(ok.content)
+        second = (
+            await client.post("/api/v1/calendars/maintenance/feed-token", headers=auth(token))
+        ).json()["url"]
+        assert_problem(await client.get(first), 401)
+        assert (await client.get(second)).status_code == 200
+
+
+def meeting(**overrides: object) -> dict:
+    body = {
+        "kind": "training",
+        "title": "Intake training",
+        "starts_at": "2027-03-03T17:00:00Z",
+        "ends_at": "2027-03-03T19:00:00Z",
+    }
+    body.update(overrides)
+    return body
+
+
+class TestOfficeEditsCalendars:
+    async def test_no_token_401_and_others_403(self, client: httpx.AsyncClient, mint: Mint) -> None:
+        url = "/api/v1/calendars/events/entries"
+        assert_problem(await client.post(url, json=meeting()), 401)
+        for roles in (["county_admin"], ["ssc"], ["county_user"]):
+            token = mint(roles=roles, county="06067")
+            assert_problem(await client.post(url, json=meeting(), headers=auth(token)), 403)
+
+    @pytest.mark.parametrize(
+        ("calendar", "overrides", "field"),
+        [
+            ("events", {"kind": "outage"}, "kind"),
+            ("events", {"ends_at": "2027-03-03T16:00:00Z"}, "ends_at"),
+            ("events", {"rrule": "FREQ=SOMETIMES"}, "rrule"),
+            ("events", {"rrule": "FREQ=HOURLY"}, "rrule"),
+            ("events", {"affected_counties": ["06067"]}, "affected_counties"),
+            ("events", {"starts_at": "2027-03-03T17:00:00"}, "starts_at"),
+            ("events", {"timezone": "Mars/Olympus"}, "timezone"),
+            (
+                "maintenance",
+                {"kind": "release", "affected_counties": ["06999"]},
+                "affected_counties",
+            ),
+        ],
+    )
+    async def test_bad_entries_422(
+        self, client: httpx.AsyncClient, office: str, calendar: str, overrides: dict, field: str
+    ) -> None:
+        reply = await client.post(
+            f"/api/v1/calendars/{calendar}/entries", json=meeting(**overrides), headers=auth(office)
+        )
+        assert field in {e["field"] for e in assert_problem(reply, 422)["errors"]}
+
+    async def test_maintenance_window_for_one_county(
+        self, client: httpx.AsyncClient, office: str, mint: Mint
+    ) -> None:
+        reply = await client.post(
+            "/api/v1/calendars/maintenance/entries",
+            headers=auth(office),
+            json=meeting(kind="outage", title="Sacramento LAN outage", affected_counties=["06067"]),
+        )
+        assert reply.status_code == 201, reply.text
+        window = {"from": "2027-03-01T00:00:00Z", "to": "2027-03-31T00:00:00Z"}
+        worker = mint()
+        sac = await occurrences(client, "maintenance", worker, county="06067", **window)
+        fresno = await occurrences(client, "maintenance", worker, county="06019", **window)
+        assert "Sacramento LAN outage" in [o["title"] for o in sac]
+        assert "Sacramento LAN outage" not in [o["title"] for o in fresno]
+
+    async def test_edit_with_if_match_and_delete(
+        self, client: httpx.AsyncClient, office: str
+    ) -> None:
+        created = await client.post(
+            "/api/v1/calendars/events/entries", json=meeting(), headers=auth(office)
+        )
+        url = created.headers["location"]
+        assert_problem(await client.patch(url, json={"title": "x"}, headers=auth(office)), 428)
+        assert_problem(
+            await client.patch(
+                url, json={"title": "x"}, headers={**auth(office), "If-Match": '"9"'}
+            ),
+            412,
+        )
+        edited = await client.patch(
+            url,
+            json={"location": "Sacramento, Room 1"},
+            headers={**auth(office), "If-Match": created.headers["etag"]},
+        )
+        assert edited.json()["location"] == "Sacramento, Room 1"
+        other = url.replace("/events/", "/maintenance/")
+        assert_problem(await client.get(other, headers=auth(office)), 404)
+        assert (await client.delete(url, headers=auth(office))).status_code == 204
+        assert_problem(await client.get(url), 404)
+
+    async def test_cancelled_and_moved_occurrences(
+        self, client: httpx.AsyncClient, office: str
+    ) -> None:
+        series = await client.post(
+            "/api/v1/calendars/events/entries",
+            headers=auth(office),
+            json=meeting(
+                kind="meeting",
+                title=f"Series {uuid.uuid4().hex[:6]}",
+                starts_at="2027-01-06T18:00:00Z",
+                ends_at="2027-01-06T19:00:00Z",
+                rrule="FREQ=MONTHLY;BYDAY=+1WE",
+            ),
+        )
+        url = series.headers["location"]
+        title = series.json()["title"]
+        window = {"from": "2027-01-01T00:00:00Z", "to": "2027-05-01T00:00:00Z"}
+
+        async def starts() -> list[str]:
+            items = await occurrences(client, "events", **window)
+            return [o["starts_at"][:10] for o in items if o["title"] == title]
+
+        assert await starts() == ["2027-01-06", "2027-02-03", "2027-03-03", "2027-04-07"]
+        not_one = await client.post(
+            url + "/occurrences",
+            headers=auth(office),
+            json={"original_starts_at": "2027-02-04T18:00:00Z", "cancelled": True},
+        )
+        assert assert_problem(not_one, 422)["errors"][0]["field"] == "original_starts_at"
+        await client.post(
+            url + "/occurrences",
+            headers=auth(office),
+            json={"original_starts_at": "2027-02-03T18:00:00Z", "cancelled": True},
+        )
+        moved = await client.post(
+            url + "/occurrences",
+            headers=auth(office),
+            json={
+                "original_starts_at": "2027-03-03T18:00:00Z",
+                "starts_at": "2027-05-10T18:00:00Z",
+                "ends_at": "2027-05-10T19:00:00Z",
+            },
+        )
+        assert moved.status_code == 200
+        assert await starts() == ["2027-01-06", "2027-04-07"]
+        window["to"] = "2027-06-01T00:00:00Z"
+        assert await starts() == ["2027-01-06", "2027-04-07", "2027-05-05", "2027-05-10"]
+        assert_problem(
+            await client.post(
+                url + "/occurrences",
+                json={"original_starts_at": "2027-04-07T18:00:00Z", "cancelled": True},
+            ),
+            401,
+        )
