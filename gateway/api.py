@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from gateway import openapi
 from gateway.deps import TokenRequest, client_address, token_request
 from gateway.errors import OAuthError
-from gateway.schemas import Jwks, TokenReply
+from gateway.schemas import Jwks, RecoveryCodes, TokenReply, TwoFactorEnrollment
 from services.common.schemas import problem_responses
 
 router = APIRouter()
@@ -66,10 +66,14 @@ async def issue_token(
             address=address,
             basic=form.basic_auth,
         )
+    elif form.grant_type == "refresh_token":
+        if not form.refresh_token:
+            raise OAuthError("invalid_request", "refresh_token is required.", field="refresh_token")
+        reply = await signin.refresh(client, refresh_token=form.refresh_token, address=address)
     else:
         raise OAuthError(
             "unsupported_grant_type",
-            "grant_type must be password or client_credentials.",
+            "grant_type must be password, client_credentials or refresh_token.",
             field="grant_type",
         )
     return TokenReply(**reply)
@@ -94,12 +98,93 @@ async def change_password(
     new_password: Annotated[str, Form(min_length=1, max_length=1024)],
     otp: Annotated[str | None, Form(max_length=16)] = None,
 ) -> Response:
-    await request.app.state.signin.change_password(
+    await request.app.state.signin.for_person(
         request.app.state.upstream_client,
-        username=username,
-        password=password,
-        new_password=new_password,
-        otp=otp or None,
+        "/internal/credentials/password",
+        {
+            "username": username,
+            "password": password,
+            "new_password": new_password,
+            "otp": otp or None,
+        },
+        address=client_address(request),
+    )
+    return Response(status_code=204)
+
+
+@router.post(
+    "/auth/logout",
+    status_code=204,
+    summary="Sign out: revoke a refresh token (and those issued from the same sign-in)",
+    description="Access tokens already issued run out within 15 minutes.",
+    tags=["auth"],
+    responses=problem_responses(422, 503),
+)
+async def logout(
+    request: Request, refresh_token: Annotated[str, Form(min_length=1, max_length=256)]
+) -> Response:
+    await request.app.state.signin.logout(
+        request.app.state.upstream_client, refresh_token=refresh_token
+    )
+    return Response(status_code=204)
+
+
+Username = Annotated[str, Form(min_length=1, max_length=64)]
+Password = Annotated[str, Form(min_length=1, max_length=1024)]
+Code = Annotated[str, Form(min_length=6, max_length=16, description="TOTP or recovery code")]
+
+
+@router.post(
+    "/auth/two-factor/enrollment",
+    summary="Start two-factor: a secret, its otpauth URI and a QR code",
+    description="Proved by password. Scan the QR code, then confirm with a code.",
+    tags=["auth"],
+    responses=problem_responses(400, 409, 422, 429, 503),
+)
+async def enroll_two_factor(
+    request: Request, username: Username, password: Password
+) -> TwoFactorEnrollment:
+    reply = await request.app.state.signin.for_person(
+        request.app.state.upstream_client,
+        "/internal/two-factor/enrollment",
+        {"username": username, "password": password},
+        address=client_address(request),
+    )
+    return TwoFactorEnrollment(**reply)
+
+
+@router.post(
+    "/auth/two-factor/confirmation",
+    summary="Turn two-factor on with a first code; returns recovery codes once",
+    tags=["auth"],
+    responses=problem_responses(400, 409, 422, 429, 503),
+)
+async def confirm_two_factor(
+    request: Request, username: Username, password: Password, otp: Code
+) -> RecoveryCodes:
+    reply = await request.app.state.signin.for_person(
+        request.app.state.upstream_client,
+        "/internal/two-factor/confirmation",
+        {"username": username, "password": password, "otp": otp},
+        address=client_address(request),
+    )
+    return RecoveryCodes(**reply)
+
+
+@router.post(
+    "/auth/two-factor/disable",
+    status_code=204,
+    summary="Turn two-factor off (not for roles that must use it)",
+    tags=["auth"],
+    responses=problem_responses(400, 409, 422, 429, 503),
+)
+async def disable_two_factor(
+    request: Request, username: Username, password: Password, otp: Code
+) -> Response:
+    await request.app.state.signin.for_person(
+        request.app.state.upstream_client,
+        "/internal/two-factor/disable",
+        {"username": username, "password": password, "otp": otp},
         address=client_address(request),
     )
     return Response(status_code=204)

@@ -19,6 +19,7 @@ class TokenRequest:
     otp: str | None
     client_id: str | None
     client_secret: str | None
+    refresh_token: str | None
     basic_auth: bool
 
 
@@ -45,7 +46,7 @@ async def token_request(
     request: Request,
     grant_type: Annotated[
         str | None,
-        Form(description="password, client_credentials", max_length=64),
+        Form(description="password, client_credentials or refresh_token", max_length=64),
     ] = None,
     username: Field = None,
     password: Field = None,
@@ -54,6 +55,7 @@ async def token_request(
     ] = None,
     client_id: Field = None,
     client_secret: Field = None,
+    refresh_token: Field = None,
     scope: Field = None,
 ) -> TokenRequest:
     if not grant_type:
@@ -68,6 +70,7 @@ async def token_request(
         otp=otp or None,
         client_id=client_id,
         client_secret=client_secret,
+        refresh_token=refresh_token,
         basic_auth=basic is not None,
     )
 

@@ -7,6 +7,21 @@ class TokenReply(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_in: int = Field(description="Seconds until the token expires", examples=[900])
+    refresh_token: str | None = Field(
+        default=None,
+        description="Password and refresh grants: one use; trade it for the next access token "
+        "(grant_type=refresh_token) until 8 hours after sign-in",
+    )
+
+
+class TwoFactorEnrollment(BaseModel):
+    secret: str = Field(description="For typing in by hand; shown once")
+    otpauth_uri: str
+    qr_png: str = Field(description="The otpauth URI as a QR code: a PNG data URI")
+
+
+class RecoveryCodes(BaseModel):
+    recovery_codes: list[str] = Field(description="Each works once instead of a code; shown once")
 
 
 class Jwk(BaseModel):

@@ -1,5 +1,6 @@
-"""Signing in at the gateway: credentials are checked by the directory over HTTP (an internal
-endpoint only the gateway can call); failures are counted per username, client and address."""
+"""Signing in at the gateway. Credentials are checked by the directory over HTTP (internal
+endpoints only the gateway can call); failures are counted per username, client and address.
+Refusals are told in RFC 6749 terms, from one table."""
 
 from typing import Any
 
@@ -14,23 +15,33 @@ from services.common.errors import DomainError, FieldError
 from services.common.logging import current_request_id
 
 WRONG_PASSWORD = "The username or password is not correct."
-
-
-class PasswordRejected(DomainError):
-    """The new password breaks the policy: the directory's field errors, passed on."""
-
-    status = 422
-    slug = "validation-error"
-    title = "The request is not valid"
-
-    def __init__(self, problem: dict[str, Any]) -> None:
-        errors = [FieldError(e["field"], e["message"]) for e in problem.get("errors", [])]
-        super().__init__(
-            str(problem.get("detail", "The new password is not valid.")), errors=errors
-        )
-
-
 WRONG_CLIENT = "The client credentials are not correct."
+# The directory's reason for a refusal -> what the caller is told.
+REFUSALS = {
+    "invalid": WRONG_PASSWORD,
+    "otp_required": "A one-time code is required: send it as otp.",
+    "otp_invalid": "The one-time code is not valid.",
+    "password_change_required": "The password must be changed first: POST /auth/password "
+    "with username, password and new_password.",
+    "two_factor_enrollment_required": "Your role must sign in with two-factor: enroll at "
+    "POST /auth/two-factor/enrollment, then confirm with a code.",
+    "invalid_refresh": "The refresh token is not valid; sign in again.",
+}
+# Refusals that count towards throttling (guesses, not missing steps).
+COUNTED = {"invalid", "otp_invalid", "invalid_refresh"}
+UNAVAILABLE = "Sign-in is unavailable right now; try again shortly."
+
+
+class Relayed(DomainError):
+    """A directory problem passed on as it is (the new password breaks the policy, two-factor
+    is already on...)."""
+
+    def __init__(self, status: int, problem: dict[str, Any]) -> None:
+        errors = [FieldError(e["field"], e["message"]) for e in problem.get("errors") or []]
+        super().__init__(str(problem.get("detail", "The request was refused.")), errors=errors)
+        self.status = status
+        self.slug = str(problem.get("type", "/problems/bad-request")).rsplit("/", 1)[-1]
+        self.title = str(problem.get("title", "Refused"))
 
 
 class SignIn:
@@ -44,9 +55,13 @@ class SignIn:
             audience=settings.internal_audience,
             subject=settings.subject,
         )
-        directory = settings.services[settings.credentials_service]
-        self.verify_url = directory + "/internal/credentials/verify"
-        self.password_url = directory + "/internal/credentials/password"
+        self.directory = settings.services[settings.credentials_service]
+
+    def _keys(self, who: str | None, address: str) -> list[tuple[str, int]]:
+        keys = [(f"addr:{address}", self.settings.max_failures_per_address)]
+        if who:
+            keys.insert(0, (who, self.settings.max_failures_per_username))
+        return keys
 
     def _throttle(self, keys: list[tuple[str, int]]) -> None:
         waits = [w for k, limit in keys if (w := self.limiter.retry_after(k, limit))]
@@ -59,123 +74,45 @@ class SignIn:
                 headers={"Retry-After": str(wait)},
             )
 
-    async def password(
+    async def _ask(
         self,
         client: aiohttp.ClientSession,
-        *,
-        username: str,
-        password: str,
-        otp: str | None,
-        address: str,
-    ) -> dict[str, Any]:
-        keys = [
-            (f"user:{username.lower()}", self.settings.max_failures_per_username),
-            (f"addr:{address}", self.settings.max_failures_per_address),
-        ]
-        self._throttle(keys)
-        body = {"grant": "password", "username": username, "password": password, "otp": otp}
-        status, reply = await self._verify(client, body)
-        if status == 200:
-            self.limiter.clear(keys[0][0])
-            return self._token(reply)
-        reason = reply.get("reason")
-        if reason == "otp_required":
-            raise OAuthError("invalid_grant", "A one-time code is required: send it as otp.")
-        if reason == "password_change_required":
-            raise OAuthError(
-                "invalid_grant",
-                "The password must be changed first: POST /auth/password with username, "
-                "password and new_password.",
-            )
-        for key, _ in keys:
-            self.limiter.record_failure(key)
-        if reason == "otp_invalid":
-            raise OAuthError("invalid_grant", "The one-time code is not valid.")
-        raise OAuthError("invalid_grant", WRONG_PASSWORD)
-
-    async def change_password(
-        self,
-        client: aiohttp.ClientSession,
-        *,
-        username: str,
-        password: str,
-        new_password: str,
-        otp: str | None,
-        address: str,
-    ) -> None:
-        """Checked like a sign-in (and counted like one when it fails)."""
-        keys = [
-            (f"user:{username.lower()}", self.settings.max_failures_per_username),
-            (f"addr:{address}", self.settings.max_failures_per_address),
-        ]
-        self._throttle(keys)
-        body = {
-            "username": username,
-            "password": password,
-            "new_password": new_password,
-            "otp": otp,
-        }
-        status, reply = await self._post(
-            client, self.password_url, body, passthrough=(204, 401, 422)
-        )
-        if status == 204:
-            self.limiter.clear(keys[0][0])
-            return
-        if status == 422:
-            raise PasswordRejected(reply)
-        if reply.get("reason") == "otp_required":
-            raise OAuthError("invalid_grant", "A one-time code is required: send it as otp.")
-        for key, _ in keys:
-            self.limiter.record_failure(key)
-        raise OAuthError("invalid_grant", WRONG_PASSWORD)
-
-    async def client_credentials(
-        self,
-        client: aiohttp.ClientSession,
-        *,
-        client_id: str,
-        client_secret: str,
-        address: str,
-        basic: bool,
-    ) -> dict[str, Any]:
-        keys = [
-            (f"client:{client_id}", self.settings.max_failures_per_username),
-            (f"addr:{address}", self.settings.max_failures_per_address),
-        ]
-        self._throttle(keys)
-        body = {
-            "grant": "client_credentials",
-            "client_id": client_id,
-            "client_secret": client_secret,
-        }
-        status, reply = await self._verify(client, body)
-        if status == 200:
-            self.limiter.clear(keys[0][0])
-            return self._token(reply)
-        for key, _ in keys:
-            self.limiter.record_failure(key)
-        challenge = {"WWW-Authenticate": 'Basic realm="cwshub"'} if basic else {}
-        raise OAuthError("invalid_client", WRONG_CLIENT, 401, headers=challenge)
-
-    async def _verify(
-        self, client: aiohttp.ClientSession, body: dict[str, Any]
-    ) -> tuple[int, dict[str, Any]]:
-        status, reply = await self._post(client, self.verify_url, body, passthrough=(200, 401))
-        return status, reply
-
-    async def _post(
-        self,
-        client: aiohttp.ClientSession,
-        url: str,
+        path: str,
         body: dict[str, Any],
         *,
-        passthrough: tuple[int, ...],
+        who: str | None,
+        address: str,
+        refusal_error: str = "invalid_grant",
+        refusal_status: int = 400,
+        challenge: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Ask the directory, throttled; refusals become OAuth errors, policy problems pass."""
+        keys = self._keys(who, address)
+        self._throttle(keys)
+        status, reply = await self._post(client, path, body)
+        if status in (200, 204):
+            if who:
+                self.limiter.clear(who)
+            return reply
+        if status == 401:
+            reason = str(reply.get("reason", "invalid"))
+            if reason in COUNTED or reason == "invalid_client":
+                for key, _ in keys:
+                    self.limiter.record_failure(key)
+            if reason == "invalid_client":
+                raise OAuthError("invalid_client", WRONG_CLIENT, 401, headers=challenge or {})
+            detail = REFUSALS.get(reason, str(reply.get("detail", WRONG_PASSWORD)))
+            raise OAuthError(refusal_error, detail, refusal_status)
+        if status in (409, 422):
+            raise Relayed(status, reply)
+        raise OAuthError("temporarily_unavailable", UNAVAILABLE, 503)
+
+    async def _post(
+        self, client: aiohttp.ClientSession, path: str, body: dict[str, Any]
     ) -> tuple[int, dict[str, Any]]:
-        """POST to the directory as the gateway; statuses outside `passthrough` mean the
-        request was malformed (422) or sign-in is unavailable."""
         try:
             async with client.post(
-                url,
+                self.directory + path,
                 json=body,
                 headers={
                     "Authorization": f"Bearer {self.internal.current()}",
@@ -184,22 +121,9 @@ class SignIn:
                 },
             ) as reply:
                 data = await reply.json(content_type=None) if reply.status != 204 else {}
-                status = reply.status
+                return reply.status, data if isinstance(data, dict) else {}
         except (aiohttp.ClientError, TimeoutError, ValueError):
-            raise OAuthError(
-                "temporarily_unavailable",
-                "Sign-in is unavailable right now; try again shortly.",
-                503,
-            ) from None
-        if status == 422 and 422 not in passthrough:
-            raise OAuthError("invalid_request", "The credentials are malformed.")
-        if status not in passthrough:
-            raise OAuthError(
-                "temporarily_unavailable",
-                "Sign-in is unavailable right now; try again shortly.",
-                503,
-            )
-        return status, data if isinstance(data, dict) else {}
+            raise OAuthError("temporarily_unavailable", UNAVAILABLE, 503) from None
 
     def _token(self, identity: dict[str, Any]) -> dict[str, Any]:
         lifetime = self.settings.access_token_seconds
@@ -210,4 +134,70 @@ class SignIn:
             lifetime=lifetime,
             identity=identity,
         )
-        return {"access_token": token, "token_type": "bearer", "expires_in": lifetime}
+        reply = {"access_token": token, "token_type": "bearer", "expires_in": lifetime}
+        if identity.get("refresh_token"):
+            reply["refresh_token"] = identity["refresh_token"]
+        return reply
+
+    async def password(
+        self,
+        client: aiohttp.ClientSession,
+        *,
+        username: str,
+        password: str,
+        otp: str | None,
+        address: str,
+    ) -> dict[str, Any]:
+        identity = await self._ask(
+            client,
+            "/internal/credentials/verify",
+            {"grant": "password", "username": username, "password": password, "otp": otp},
+            who=f"user:{username.lower()}",
+            address=address,
+        )
+        return self._token(identity)
+
+    async def refresh(
+        self, client: aiohttp.ClientSession, *, refresh_token: str, address: str
+    ) -> dict[str, Any]:
+        identity = await self._ask(
+            client,
+            "/internal/credentials/verify",
+            {"grant": "refresh_token", "refresh_token": refresh_token},
+            who=None,
+            address=address,
+        )
+        return self._token(identity)
+
+    async def client_credentials(
+        self,
+        client: aiohttp.ClientSession,
+        *,
+        client_id: str,
+        client_secret: str,
+        address: str,
+        basic: bool,
+    ) -> dict[str, Any]:
+        identity = await self._ask(
+            client,
+            "/internal/credentials/verify",
+            {"grant": "client_credentials", "client_id": client_id, "client_secret": client_secret},
+            who=f"client:{client_id}",
+            address=address,
+            challenge={"WWW-Authenticate": 'Basic realm="cwshub"'} if basic else None,
+        )
+        return self._token(identity)
+
+    async def for_person(
+        self, client: aiohttp.ClientSession, path: str, body: dict[str, Any], *, address: str
+    ) -> dict[str, Any]:
+        """Self-service that proves who asks by password: password change, two-factor."""
+        return await self._ask(
+            client, path, body, who=f"user:{str(body['username']).lower()}", address=address
+        )
+
+    async def logout(self, client: aiohttp.ClientSession, *, refresh_token: str) -> None:
+        """Revoke the token's family. Unknown tokens are ignored, so this reveals nothing."""
+        await self._post(
+            client, "/internal/refresh-tokens/revoke", {"refresh_token": refresh_token}
+        )

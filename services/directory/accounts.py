@@ -183,3 +183,19 @@ async def reset_password(session: AsyncSession, *, principal: Principal, account
         changes={"password": {"before": "[redacted]", "after": "[redacted]"}},
     )
     return one_time
+
+
+async def unlock(session: AsyncSession, *, principal: Principal, account: Account) -> Account:
+    """Lift a lockout before it runs out (the administrator has checked with the person)."""
+    before = account.locked_until
+    account.locked_until, account.failed_logins = None, 0
+    await session.flush()
+    await audit.record(
+        session,
+        actor=principal,
+        action="account.unlocked",
+        resource_type="account",
+        resource_id=str(account.id),
+        changes={"locked_until": {"before": before.isoformat() if before else None, "after": None}},
+    )
+    return account

@@ -3,10 +3,10 @@
 Every refusal looks the same to the caller and costs the same time: an unknown username is
 checked against a dummy hash, so the reply never says whether the username exists."""
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.errors import FieldError, InvalidInput, Unauthorized
-from services.directory import audit, passwords
+from services.directory import audit, passwords, refresh, twofactor
 from services.directory.models import Account, ApiClient
 
 TOOL_PERMISSIONS = ("mac", "ddr", "scr", "vpn", "sbc", "relocation", "reports", "linkages")
@@ -68,37 +68,21 @@ def _verify(hash_: str, secret: str) -> bool:
         return False
 
 
-async def _authenticate(
-    session: AsyncSession, *, username: str, password: str, otp: str | None
-) -> Account:
-    """The account whose password (and, where enrolled, current TOTP code) these are."""
-    account = await session.scalar(select(Account).where(Account.username == username))
-    password_ok = _verify(account.password_hash if account else _DUMMY_HASH, password)
-    if account is None or not password_ok or not account.active:
-        raise CredentialsRejected("invalid")
-    if account.totp_secret:
-        if not otp:
-            raise CredentialsRejected(
-                "otp_required", "This account uses two-factor: send the current code as otp."
-            )
-        if not pyotp.TOTP(account.totp_secret).verify(otp, valid_window=1):
-            raise CredentialsRejected("otp_invalid", "The one-time code is not valid.")
-    if hasher.check_needs_rehash(account.password_hash):
-        account.password_hash = hasher.hash(password)
-        await session.flush()
-    return account
+@dataclass(frozen=True)
+class Policy:
+    """How sign-in is guarded; built from the directory's settings."""
+
+    two_factor_roles: frozenset[str] = frozenset()
+    lockout_threshold: int = 10
+    lockout: dt.timedelta = dt.timedelta(minutes=15)
+    refresh_lifetime: dt.timedelta = dt.timedelta(hours=8)
 
 
-async def verify_password(
-    session: AsyncSession, *, username: str, password: str, otp: str | None
-) -> Claims:
-    """A person signs in with password, plus a current TOTP code when two-factor is enrolled.
-    After a reset, the one-time password only serves to choose a new one."""
-    account = await _authenticate(session, username=username, password=password, otp=otp)
-    if account.must_change_password:
-        raise CredentialsRejected(
-            "password_change_required", "The password must be changed before signing in."
-        )
+# The actor of changes sign-in makes by itself (a lockout).
+SIGN_IN = Principal(sub="sign-in", kind="service", name="sign-in")
+
+
+def claims_of(account: Account) -> Claims:
     return Claims(
         sub=str(account.id),
         kind="user",
@@ -110,11 +94,162 @@ async def verify_password(
     )
 
 
+async def _failed(
+    session: AsyncSession, account: Account, policy: Policy, now: dt.datetime
+) -> None:
+    """Count a failure; at the threshold the account locks for a while (audited)."""
+    account.failed_logins += 1
+    if account.failed_logins >= policy.lockout_threshold:
+        account.failed_logins = 0
+        account.locked_until = now + policy.lockout
+        await audit.record(
+            session,
+            actor=SIGN_IN,
+            action="account.locked",
+            resource_type="account",
+            resource_id=str(account.id),
+            changes={"locked_until": {"before": None, "after": account.locked_until.isoformat()}},
+        )
+    await session.flush()
+
+
+async def _authenticate(
+    session: AsyncSession, *, username: str, password: str, otp: str | None, policy: Policy
+) -> Account:
+    """The account whose password (and, where enrolled, second factor) these are.
+
+    Failures count towards a lockout; a locked account says so only to someone who knows its
+    password, so the lock reveals nothing to a guesser."""
+    now = dt.datetime.now(dt.UTC)
+    account = await session.scalar(select(Account).where(Account.username == username))
+    password_ok = _verify(account.password_hash if account else _DUMMY_HASH, password)
+    if account is None or not account.active:
+        raise CredentialsRejected("invalid")
+    if account.locked_until and account.locked_until > now:
+        if password_ok:
+            raise CredentialsRejected(
+                "locked",
+                "The account is locked after repeated failed sign-ins; try again later or ask "
+                "your administrator to unlock it.",
+            )
+        raise CredentialsRejected("invalid")
+    if not password_ok:
+        await _failed(session, account, policy, now)
+        raise CredentialsRejected("invalid")
+    if account.totp_secret:
+        if not otp:
+            raise CredentialsRejected(
+                "otp_required", "This account uses two-factor: send the current code as otp."
+            )
+        if not await twofactor.second_factor_ok(session, account=account, code=otp, now=now):
+            await _failed(session, account, policy, now)
+            raise CredentialsRejected("otp_invalid", "The one-time code is not valid.")
+    account.failed_logins, account.locked_until = 0, None
+    if hasher.check_needs_rehash(account.password_hash):
+        account.password_hash = hasher.hash(password)
+    await session.flush()
+    return account
+
+
+async def verify_password(
+    session: AsyncSession, *, username: str, password: str, otp: str | None, policy: Policy
+) -> tuple[Claims, str]:
+    """A person signs in: the claims for an access token, and a new refresh token family.
+    After a reset the one-time password only serves to choose a new one; roles that must use
+    two-factor must enroll first."""
+    account = await _authenticate(
+        session, username=username, password=password, otp=otp, policy=policy
+    )
+    if account.must_change_password:
+        raise CredentialsRejected(
+            "password_change_required", "The password must be changed before signing in."
+        )
+    if set(account.roles) & policy.two_factor_roles and not account.totp_secret:
+        raise CredentialsRejected(
+            "two_factor_enrollment_required",
+            "Your role must sign in with two-factor: enroll first.",
+        )
+    token = await refresh.issue(session, account=account, lifetime=policy.refresh_lifetime)
+    return claims_of(account), token
+
+
+async def refresh_session(
+    session: AsyncSession, *, refresh_token: str, policy: Policy
+) -> tuple[Claims, str]:
+    """Trade a refresh token for fresh claims (permissions as they are now) and its successor."""
+    result = await refresh.rotate(session, token=refresh_token, lifetime=policy.refresh_lifetime)
+    now = dt.datetime.now(dt.UTC)
+    if result is None or (result[0].locked_until and result[0].locked_until > now):
+        raise CredentialsRejected("invalid_refresh", "The refresh token is not valid; sign in.")
+    account, token = result
+    return claims_of(account), token
+
+
+async def enroll_two_factor(
+    session: AsyncSession, *, username: str, password: str, policy: Policy
+) -> tuple[str, str, str]:
+    """Start two-factor for oneself: the secret, its otpauth URI and a QR code (PNG data URI)."""
+    account = await _authenticate(
+        session, username=username, password=password, otp=None, policy=policy
+    )
+    secret, uri = await twofactor.enroll(session, account=account)
+    return secret, uri, twofactor.qr_png(uri)
+
+
+async def confirm_two_factor(
+    session: AsyncSession, *, username: str, password: str, otp: str, policy: Policy
+) -> list[str]:
+    account = await _authenticate(
+        session, username=username, password=password, otp=None, policy=policy
+    )
+    codes = await twofactor.confirm(session, account=account, code=otp)
+    await audit.record(
+        session,
+        actor=claims_principal(account),
+        action="account.two_factor_enabled",
+        resource_type="account",
+        resource_id=str(account.id),
+        changes={"totp_secret": {"before": "[redacted]", "after": "[redacted]"}},
+    )
+    return codes
+
+
+async def disable_two_factor(
+    session: AsyncSession, *, username: str, password: str, otp: str, policy: Policy
+) -> None:
+    account = await _authenticate(
+        session, username=username, password=password, otp=otp, policy=policy
+    )
+    await twofactor.disable(
+        session, account=account, required=bool(set(account.roles) & policy.two_factor_roles)
+    )
+    await audit.record(
+        session,
+        actor=claims_principal(account),
+        action="account.two_factor_disabled",
+        resource_type="account",
+        resource_id=str(account.id),
+        changes={"totp_secret": {"before": "[redacted]", "after": "[redacted]"}},
+    )
+
+
+def claims_principal(account: Account) -> Principal:
+    return Principal(sub=str(account.id), kind="user", name=account.username)
+
+
 async def change_password(
-    session: AsyncSession, *, username: str, password: str, new_password: str, otp: str | None
+    session: AsyncSession,
+    *,
+    username: str,
+    password: str,
+    new_password: str,
+    otp: str | None,
+    policy: Policy,
 ) -> None:
     """A person replaces their password (or the one-time password of a reset)."""
-    account = await _authenticate(session, username=username, password=password, otp=otp)
+    account = await _authenticate(
+        session, username=username, password=password, otp=otp, policy=policy
+    )
     passwords.check_policy(new_password, username=username)
     if new_password == password:
         raise InvalidInput(
@@ -124,10 +259,9 @@ async def change_password(
     account.password_hash = hasher.hash(new_password)
     account.must_change_password = False
     await session.flush()
-    actor = Principal(sub=str(account.id), kind="user", name=account.username)
     await audit.record(
         session,
-        actor=actor,
+        actor=claims_principal(account),
         action="account.password_changed",
         resource_type="account",
         resource_id=str(account.id),

@@ -1,5 +1,6 @@
 """Directory dependencies: row loaders and the gateway-only guard."""
 
+import datetime as dt
 import uuid
 from typing import Annotated
 
@@ -10,6 +11,7 @@ from services.common.auth import TokenVerifier
 from services.common.deps import PrincipalDep, SessionDep, bearer
 from services.common.errors import Forbidden, NotFound, Unauthorized
 from services.directory import accounts
+from services.directory.credentials import Policy
 from services.directory.models import Account, ApiClient, County
 
 
@@ -59,3 +61,13 @@ async def api_client_or_404(session: SessionDep, client_id: uuid.UUID) -> ApiCli
 
 
 ApiClientDep = Annotated[ApiClient, Depends(api_client_or_404)]
+
+
+def sign_in_policy(request: Request) -> Policy:
+    settings = request.app.state.settings
+    return Policy(
+        two_factor_roles=settings.roles_needing_two_factor,
+        lockout_threshold=settings.lockout_threshold,
+        lockout=dt.timedelta(minutes=settings.lockout_minutes),
+        refresh_lifetime=dt.timedelta(hours=settings.refresh_token_hours),
+    )

@@ -68,6 +68,12 @@ class Account(DirectoryBase):
     active: Mapped[bool] = mapped_column(default=True)
     # Set by a reset: the one-time password only lets its holder choose a new one.
     must_change_password: Mapped[bool] = mapped_column(default=False)
+    # Two-factor: a secret waiting for its first code, and the last TOTP step used (no replays).
+    totp_pending_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    # Lockout after repeated failures, lifted by time or by an administrator.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now, onupdate=utc_now)
@@ -174,4 +180,31 @@ class CalendarFeed(DirectoryBase):
 
     account_sub: Mapped[str] = mapped_column(String(64), primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class RecoveryCode(DirectoryBase):
+    """A single-use code that stands in for a TOTP code (kept as a SHA-256 digest)."""
+
+    __tablename__ = "recovery_code"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class RefreshToken(DirectoryBase):
+    """A rotating refresh token. Tokens descending from one sign-in form a family; a spent one
+    presented again revokes the whole family (someone copied it)."""
+
+    __tablename__ = "refresh_token"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    family_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)

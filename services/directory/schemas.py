@@ -134,33 +134,20 @@ class UserRead(BaseModel):
     active: bool
     must_change_password: bool
     two_factor_enabled: bool
+    locked_until: dt.datetime | None = Field(description="Set while locked after failures")
     created_at: dt.datetime
     updated_at: dt.datetime
 
     @classmethod
     def of(cls, account: Any) -> "UserRead":
-        return cls.model_validate(
-            {
-                **{
-                    k: getattr(account, k)
-                    for k in (
-                        "id",
-                        "username",
-                        "display_name",
-                        "email",
-                        "county_fips",
-                        "region_id",
-                        "roles",
-                        "perms",
-                        "active",
-                        "must_change_password",
-                        "created_at",
-                        "updated_at",
-                    )
-                },
-                "two_factor_enabled": account.totp_secret is not None,
-            }
-        )
+        """From an account row: every field by its column, two_factor_enabled from the secret."""
+        columns = [
+            str(field.validation_alias or name)
+            for name, field in cls.model_fields.items()
+            if name != "two_factor_enabled"
+        ]
+        data = {column: getattr(account, column) for column in columns}
+        return cls.model_validate({**data, "two_factor_enabled": account.totp_secret is not None})
 
 
 class UserCreate(BaseModel):
@@ -384,3 +371,43 @@ class OccurrenceChange(BaseModel):
 
 class FeedToken(BaseModel):
     url: str = Field(description="Your maintenance calendar feed; keep it private")
+
+
+class RefreshCredentials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    grant: Literal["refresh_token"]
+    refresh_token: str = Field(min_length=1, max_length=256)
+
+
+class SignedIn(VerifiedClaims):
+    refresh_token: str | None = None
+
+
+class PasswordProof(BaseModel):
+    """Who is asking, proved by password (two-factor is managed by its owner)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class PasswordAndCode(PasswordProof):
+    otp: str = Field(min_length=6, max_length=16)
+
+
+class TwoFactorEnrollment(BaseModel):
+    secret: str = Field(description="For typing in by hand; shown once")
+    otpauth_uri: str
+    qr_png: str = Field(description="The otpauth URI as a QR code: a PNG data URI")
+
+
+class RecoveryCodes(BaseModel):
+    recovery_codes: list[str] = Field(description="Each works once instead of a code; shown once")
+
+
+class RefreshTokenBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_token: str = Field(min_length=1, max_length=256)

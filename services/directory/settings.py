@@ -1,4 +1,4 @@
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import ServiceSettings
@@ -10,6 +10,21 @@ class Settings(ServiceSettings):
     # The audience of the gateway's own tokens for internal endpoints (never given to clients).
     internal_audience: str = "cwshub-internal"
     gateway_subject: str = "gateway"
+
+    # Roles that must sign in with two-factor. Unset: none in dev (the demo logins), these
+    # three everywhere else.
+    two_factor_roles: list[str] | None = None
+    lockout_threshold: int = Field(default=10, ge=1, description="failures before a lockout")
+    lockout_minutes: int = Field(default=15, ge=1)
+    refresh_token_hours: int = Field(default=8, ge=1, le=24)
+
+    @property
+    def roles_needing_two_factor(self) -> frozenset[str]:
+        if self.two_factor_roles is not None:
+            return frozenset(self.two_factor_roles)
+        return (
+            frozenset() if self.env == "dev" else frozenset({"ssc", "office_admin", "county_admin"})
+        )
 
     @model_validator(mode="after")
     def _default_database(self) -> "Settings":

@@ -82,6 +82,9 @@ def stack(
         "DIRECTORY_ENV": "test",
         "DIRECTORY_DATABASE_URL": directory_db,
         "DIRECTORY_JWKS_URL": urls["gateway"] + "/.well-known/jwks.json",
+        # As in the demo, office and county admins sign in without two-factor here; SSCs
+        # must use it, so its enforcement is seen end to end.
+        "DIRECTORY_TWO_FACTOR_ROLES": '["ssc"]',
     }
     logs = {name: logs_dir / f"{name}.log" for name in ("gateway", "directory", "echo")}
     processes = {

@@ -1,44 +1,137 @@
-"""Endpoints only the gateway calls: checking and changing credentials."""
+"""Endpoints only the gateway calls: checking and changing credentials, two-factor, refresh.
 
-from fastapi import APIRouter, Depends, Response
+A refused credential is answered, not raised: the failure count (and any lockout) it causes
+must be committed with the request."""
 
+from collections.abc import Awaitable
+from typing import Annotated, TypeVar
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+
+from services.common.app import problem_response
 from services.common.deps import SessionDep
-from services.directory import credentials
-from services.directory.deps import require_gateway
+from services.common.errors import problem_for
+from services.common.logging import current_request_id
+from services.directory import credentials, refresh
+from services.directory.credentials import CredentialsRejected, Policy
+from services.directory.deps import require_gateway, sign_in_policy
 from services.directory.schemas import (
     ClientCredentials,
+    PasswordAndCode,
     PasswordChange,
     PasswordCredentials,
-    VerifiedClaims,
+    PasswordProof,
+    RecoveryCodes,
+    RefreshCredentials,
+    RefreshTokenBody,
+    SignedIn,
+    TwoFactorEnrollment,
 )
 
 router = APIRouter(
     prefix="/internal", include_in_schema=False, dependencies=[Depends(require_gateway)]
 )
+PolicyDep = Annotated[Policy, Depends(sign_in_policy)]
+T = TypeVar("T")
 
 
-@router.post("/credentials/verify")
+async def answered(request: Request, call: Awaitable[T]) -> T | JSONResponse:
+    try:
+        return await call
+    except CredentialsRejected as refused:
+        body = problem_for(refused, instance=request.url.path, request_id=current_request_id())
+        return problem_response(request, refused.status, body, refused.headers)
+
+
+@router.post("/credentials/verify", response_model=SignedIn)
 async def verify_credentials(
-    session: SessionDep, body: PasswordCredentials | ClientCredentials
-) -> VerifiedClaims:
-    if isinstance(body, PasswordCredentials):
-        claims = await credentials.verify_password(
-            session, username=body.username, password=body.password, otp=body.otp
-        )
-    else:
+    request: Request,
+    session: SessionDep,
+    policy: PolicyDep,
+    body: PasswordCredentials | ClientCredentials | RefreshCredentials,
+) -> SignedIn | JSONResponse:
+    async def check() -> SignedIn:
+        if isinstance(body, PasswordCredentials):
+            claims, token = await credentials.verify_password(
+                session,
+                username=body.username,
+                password=body.password,
+                otp=body.otp,
+                policy=policy,
+            )
+            return SignedIn(**claims.as_dict(), refresh_token=token)
+        if isinstance(body, RefreshCredentials):
+            claims, token = await credentials.refresh_session(
+                session, refresh_token=body.refresh_token, policy=policy
+            )
+            return SignedIn(**claims.as_dict(), refresh_token=token)
         claims = await credentials.verify_client(
             session, client_id=body.client_id, client_secret=body.client_secret
         )
-    return VerifiedClaims(**claims.as_dict())
+        return SignedIn(**claims.as_dict())
+
+    return await answered(request, check())
 
 
 @router.post("/credentials/password", status_code=204)
-async def change_password(session: SessionDep, body: PasswordChange) -> Response:
-    await credentials.change_password(
-        session,
-        username=body.username,
-        password=body.password,
-        new_password=body.new_password,
-        otp=body.otp,
+async def change_password(
+    request: Request, session: SessionDep, policy: PolicyDep, body: PasswordChange
+) -> Response:
+    refused = await answered(
+        request,
+        credentials.change_password(
+            session,
+            username=body.username,
+            password=body.password,
+            new_password=body.new_password,
+            otp=body.otp,
+            policy=policy,
+        ),
     )
+    return refused if isinstance(refused, Response) else Response(status_code=204)
+
+
+@router.post("/two-factor/enrollment", response_model=TwoFactorEnrollment)
+async def enroll_two_factor(
+    request: Request, session: SessionDep, policy: PolicyDep, body: PasswordProof
+) -> TwoFactorEnrollment | JSONResponse:
+    async def start() -> TwoFactorEnrollment:
+        secret, uri, png = await credentials.enroll_two_factor(
+            session, username=body.username, password=body.password, policy=policy
+        )
+        return TwoFactorEnrollment(secret=secret, otpauth_uri=uri, qr_png=png)
+
+    return await answered(request, start())
+
+
+@router.post("/two-factor/confirmation", response_model=RecoveryCodes)
+async def confirm_two_factor(
+    request: Request, session: SessionDep, policy: PolicyDep, body: PasswordAndCode
+) -> RecoveryCodes | JSONResponse:
+    async def finish() -> RecoveryCodes:
+        codes = await credentials.confirm_two_factor(
+            session, username=body.username, password=body.password, otp=body.otp, policy=policy
+        )
+        return RecoveryCodes(recovery_codes=codes)
+
+    return await answered(request, finish())
+
+
+@router.post("/two-factor/disable", status_code=204)
+async def disable_two_factor(
+    request: Request, session: SessionDep, policy: PolicyDep, body: PasswordAndCode
+) -> Response:
+    refused = await answered(
+        request,
+        credentials.disable_two_factor(
+            session, username=body.username, password=body.password, otp=body.otp, policy=policy
+        ),
+    )
+    return refused if isinstance(refused, Response) else Response(status_code=204)
+
+
+@router.post("/refresh-tokens/revoke", status_code=204)
+async def revoke_refresh_token(session: SessionDep, body: RefreshTokenBody) -> Response:
+    await refresh.revoke(session, token=body.refresh_token)
     return Response(status_code=204)

@@ -135,3 +135,16 @@ async def reset_user_password(
 ) -> OneTimePassword:
     one_time = await accounts.reset_password(session, principal=principal, account=account)
     return OneTimePassword(one_time_password=one_time)
+
+
+@router.post(
+    "/{user_id}/unlock",
+    summary="Unlock an account locked after failed sign-ins",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def unlock_user(
+    session: SessionDep, principal: PrincipalDep, account: ManagedAccountDep, response: Response
+) -> UserRead:
+    account = await accounts.unlock(session, principal=principal, account=account)
+    response.headers["ETag"] = etag(account.version)
+    return UserRead.of(account)
