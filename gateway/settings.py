@@ -37,6 +37,7 @@ class Settings(BaseSettings):
         "api-clients": "directory",
         "committees": "directory",
         "calendars": "directory",
+        "contacts": "directory",
     }
     credentials_service: str = "directory"
 

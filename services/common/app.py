@@ -19,6 +19,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,6 +28,7 @@ from services.common.auth import TokenVerifier
 from services.common.db import create_engine, create_sessionmaker, ping
 from services.common.errors import (
     PROBLEM_MEDIA_TYPE,
+    Conflict,
     DomainError,
     FieldError,
     PreconditionFailed,
@@ -186,6 +188,14 @@ def install_error_handlers(app: FastAPI) -> None:
             request, PreconditionFailed("The resource changed while you saved; read it again.")
         )
 
+    async def integrity_error(request: Request, exc: Exception) -> Response:
+        """A constraint the domain did not check first: still the client's conflict, not a
+        500 (and logged, since the domain should have said it more clearly)."""
+        error_log.warning("constraint violated", exc_info=exc)
+        return await domain_error(
+            request, Conflict("The change conflicts with existing data; nothing was saved.")
+        )
+
     async def unexpected_error(request: Request, exc: Exception) -> Response:
         error_log.error("unhandled error", exc_info=exc)
         body = problem(
@@ -202,6 +212,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(StaleDataError, stale_row)
+    app.add_exception_handler(IntegrityError, integrity_error)
     app.add_exception_handler(Exception, unexpected_error)
 
 

@@ -17,6 +17,7 @@ from services.common.auth import Principal
 from services.common.errors import FieldError, Forbidden, InvalidInput, NotFound, Unauthorized
 from services.common.etag import etag, require_match
 from services.directory import audit, recurrence
+from services.directory.contacts import is_regional_chair
 from services.directory.models import (
     CalendarEntry,
     CalendarException,
@@ -58,9 +59,24 @@ def visible(calendar: str, principal: Principal | None) -> None:
         raise Unauthorized("The maintenance calendar is for signed-in users.")
 
 
-def check_office(principal: Principal) -> None:
-    if "office_admin" not in principal.roles:
-        raise Forbidden("The office keeps the calendars.")
+async def check_may_keep(session: AsyncSession, principal: Principal, entry: CalendarEntry) -> None:
+    """The office keeps both calendars; a county administrator who is its region's chair may
+    keep its regional user group's meetings."""
+    if "office_admin" in principal.roles:
+        return
+    if "county_admin" in principal.roles and entry.calendar == "events" and entry.committee_id:
+        committee = await session.get(Committee, entry.committee_id)
+        if (
+            committee is not None
+            and committee.region_id is not None
+            and await is_regional_chair(
+                session, account_id=principal.sub, region_id=committee.region_id
+            )
+        ):
+            return
+    raise Forbidden(
+        "The office keeps the calendars; a regional chair, its regional user group's meetings."
+    )
 
 
 def time_range(
@@ -145,9 +161,9 @@ async def _check(session: AsyncSession, entry: CalendarEntry) -> None:
 async def create_entry(
     session: AsyncSession, *, principal: Principal, calendar: str, fields: dict[str, Any]
 ) -> CalendarEntry:
-    check_office(principal)
     entry = CalendarEntry(calendar=calendar, **fields)
     entry.affected_counties = sorted(set(entry.affected_counties or []))
+    await check_may_keep(session, principal, entry)
     await _check(session, entry)
     session.add(entry)
     await session.flush()
@@ -170,11 +186,12 @@ async def update_entry(
     changes: dict[str, Any],
     if_match: str | None,
 ) -> CalendarEntry:
-    check_office(principal)
+    await check_may_keep(session, principal, entry)
     require_match(if_match, etag(entry.version))
     before = snapshot(entry)
     for field, value in changes.items():
         setattr(entry, field, value)
+    await check_may_keep(session, principal, entry)
     await _check(session, entry)
     await session.flush()
     await audit.record(
@@ -191,7 +208,7 @@ async def update_entry(
 async def delete_entry(
     session: AsyncSession, *, principal: Principal, entry: CalendarEntry
 ) -> None:
-    check_office(principal)
+    await check_may_keep(session, principal, entry)
     await audit.record(
         session,
         actor=principal,
@@ -215,7 +232,7 @@ async def change_occurrence(
     ends_at: dt.datetime | None,
 ) -> CalendarException:
     """Cancel one occurrence of a series, or move it; a later change replaces an earlier one."""
-    check_office(principal)
+    await check_may_keep(session, principal, entry)
     if not recurrence.is_occurrence(entry, original_starts_at):
         raise InvalidInput(
             "The entry has no occurrence starting then.",

@@ -4,7 +4,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, Uuid, func
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Text, Uuid, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from services.common.db import UtcDateTime, utc_now
@@ -208,3 +208,48 @@ class RefreshToken(DirectoryBase):
     used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class Contact(DirectoryBase):
+    """A person in the directory: of a county, or of the office when county is null."""
+
+    __tablename__ = "contact"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(128))
+    title: Mapped[str | None] = mapped_column(String(128))
+    email: Mapped[str | None] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    # Shown only to the office and to the contact's own county.
+    personal_phone: Mapped[str | None] = mapped_column(String(32))
+    county_fips: Mapped[str | None] = mapped_column(ForeignKey("county.fips"), index=True)
+    account_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("account.id"))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now, onupdate=utc_now)
+
+    designations: Mapped[list["Designation"]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", order_by="Designation.started_on"
+    )
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class Designation(DirectoryBase):
+    """A role a person holds (SPOC, SSC, regional chair...), from a date until ended."""
+
+    __tablename__ = "designation"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    contact_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("contact.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    county_fips: Mapped[str | None] = mapped_column(ForeignKey("county.fips"), index=True)
+    region_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("region.id"))
+    committee_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("committee.id"))
+    is_chair: Mapped[bool] = mapped_column(default=False)
+    # An SSC's counties when they differ from the region's.
+    counties: Mapped[list[str] | None] = mapped_column(JSON)
+    # A state administrator is listed once the child welfare director's letter arrived.
+    director_letter_on: Mapped[dt.date | None] = mapped_column(Date)
+    started_on: Mapped[dt.date] = mapped_column(Date)
+    ended_on: Mapped[dt.date | None] = mapped_column(Date)

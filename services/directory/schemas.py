@@ -411,3 +411,99 @@ class RefreshTokenBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     refresh_token: str = Field(min_length=1, max_length=256)
+
+
+DesignationKind = Literal[
+    "spoc",
+    "probation_spoc",
+    "ssc",
+    "bo_admin",
+    "state_admin",
+    "web_admin",
+    "sbc_admin",
+    "regional_chair",
+    "committee_member",
+]
+
+
+class DesignationRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    kind: DesignationKind
+    county: str | None = Field(validation_alias="county_fips")
+    region_id: uuid.UUID | None
+    committee_id: uuid.UUID | None
+    is_chair: bool
+    counties: list[str] | None = Field(description="An SSC's counties, when not its region's")
+    director_letter_on: dt.date | None
+    started_on: dt.date
+    ended_on: dt.date | None = Field(description="Null while current")
+
+
+class ContactRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    title: str | None
+    email: str | None
+    phone: str | None
+    personal_phone: str | None = Field(
+        description="Only for the office and the contact's own county; null otherwise"
+    )
+    county: str | None = Field(validation_alias="county_fips", description="Null: the office")
+    account_id: uuid.UUID | None
+    designations: list[DesignationRead]
+
+
+class ContactCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=128)
+    title: str | None = Field(default=None, max_length=128)
+    email: Email | None = None
+    phone: Phone | None = None
+    personal_phone: Phone | None = None
+    county: Fips | None = Field(default=None, description="Null for office staff")
+    account_id: uuid.UUID | None = Field(default=None, description="Their logon account, if any")
+
+    def fields(self) -> dict[str, Any]:
+        data = self.model_dump()
+        data["county_fips"] = data.pop("county")
+        return data
+
+
+class ContactUpdate(BaseModel):
+    """Send only the fields to change (a contact's county does not change: add a new one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=128)
+    title: str | None = Field(default=None, max_length=128)
+    email: Email | None = None
+    phone: Phone | None = None
+    personal_phone: Phone | None = None
+    account_id: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> "ContactUpdate":
+        if "name" in self.model_fields_set and self.name is None:
+            raise ValueError("name cannot be null")
+        if not self.model_fields_set:
+            raise ValueError("send at least one field to change")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)
+
+
+class DesignationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: DesignationKind
+    region: str | None = Field(default=None, description="ssc, regional_chair: id or code")
+    committee_id: uuid.UUID | None = Field(default=None, description="committee_member")
+    is_chair: bool = False
+    counties: list[Fips] | None = Field(default=None, description="ssc: overrides the region")
+    director_letter_on: dt.date | None = Field(default=None, description="state_admin: required")

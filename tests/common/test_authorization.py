@@ -6,12 +6,14 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import APIRouter, Depends
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
 from services.common.app import build_app
 from services.common.auth import Principal
 from services.common.deps import PrincipalDep, require_perm, require_role
 from services.common.settings import ServiceSettings
-from tests.conftest import Mint, auth
+from tests.conftest import Mint, assert_problem, auth
 
 pytestmark = pytest.mark.asyncio
 router = APIRouter()
@@ -63,3 +65,24 @@ class TestRequirePerm:
     async def test_with_it_200(self, client: httpx.AsyncClient, mint: Mint) -> None:
         reply = await client.get("/ddr-tool", headers=auth(mint(perms=["ddr"], name="hd")))
         assert reply.json() == {"name": "hd"}
+
+
+@router.get("/constraint")
+async def constraint() -> None:
+    raise IntegrityError("INSERT ...", {}, Exception("duplicate key"))
+
+
+@router.get("/stale")
+async def stale() -> None:
+    raise StaleDataError("UPDATE matched 0 rows")
+
+
+class TestDatabaseRefusals:
+    """What the domain did not check first still reaches the client as a problem, not a 500."""
+
+    async def test_constraint_is_409(self, client: httpx.AsyncClient) -> None:
+        body = assert_problem(await client.get("/constraint"), 409)
+        assert "nothing was saved" in body["detail"] and "duplicate" not in body["detail"]
+
+    async def test_stale_row_is_412(self, client: httpx.AsyncClient) -> None:
+        assert_problem(await client.get("/stale"), 412)

@@ -1,5 +1,12 @@
 """The directory's routes, one module per resource; thin, the rules live in domain modules."""
 
-from services.directory.api import calendars, clients, counties, internal, users
+from services.directory.api import calendars, clients, contacts, counties, internal, users
 
-routers = [counties.router, users.router, clients.router, calendars.router, internal.router]
+routers = [
+    counties.router,
+    contacts.router,
+    users.router,
+    clients.router,
+    calendars.router,
+    internal.router,
+]
