@@ -334,3 +334,22 @@ async def is_regional_chair(
             )
         )
     )
+
+
+async def region_people(
+    session: AsyncSession, *, region_id: uuid.UUID
+) -> tuple[list[Contact], Contact | None]:
+    """The region's current SSCs and its current regional chair."""
+    stmt = select(Designation).where(
+        Designation.region_id == region_id,
+        Designation.kind.in_(("ssc", "regional_chair")),
+        Designation.ended_on.is_(None),
+    )
+    sscs, chair = [], None
+    for designation in (await session.scalars(stmt)).all():
+        contact = await get_contact(session, designation.contact_id)
+        if designation.kind == "ssc":
+            sscs.append(contact)
+        else:
+            chair = contact
+    return sorted(sscs, key=lambda c: c.name), chair

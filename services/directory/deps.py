@@ -32,6 +32,7 @@ async def require_gateway(
 
 async def county_or_404(
     session: SessionDep,
+    _: PrincipalDep,  # authentication first: anonymous callers learn nothing, not even a 404
     fips: Annotated[str, Path(pattern=r"^\d{5}$", description="FIPS code, e.g. 06067")],
 ) -> County:
     county = await session.get(County, fips)

@@ -507,3 +507,20 @@ class DesignationCreate(BaseModel):
     is_chair: bool = False
     counties: list[Fips] | None = Field(default=None, description="ssc: overrides the region")
     director_letter_on: dt.date | None = Field(default=None, description="state_admin: required")
+
+
+class ContactSummary(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    email: str | None
+    phone: str | None
+
+
+class RegionDetail(RegionRead):
+    """A region with who serves it and when its user group meets."""
+
+    sscs: list[ContactSummary] = Field(description="The office SSCs assigned to the region")
+    regional_chair: ContactSummary | None
+    user_group: CommitteeRead | None = Field(description="Its regional user group")

@@ -171,6 +171,10 @@ class TestSsc:
         for fips, expected in (("06041", marin["id"]), ("06001", regional["id"])):
             reply = await client.get(f"/api/v1/counties/{fips}/ssc", headers=auth(reader))
             assert reply.json()["id"] == expected
+        bay_area = (await client.get("/api/v1/regions", headers=auth(reader))).json()["items"]
+        region_id = next(r["id"] for r in bay_area if r["code"] == "bay_area")
+        detail = (await client.get(f"/api/v1/regions/{region_id}", headers=auth(reader))).json()
+        assert {regional["id"], marin["id"]} <= {s["id"] for s in detail["sscs"]}
         none = await client.get("/api/v1/counties/06073/ssc", headers=auth(reader))
         assert "No SSC" in assert_problem(none, 404)["detail"]
         county_person = await add(client, office, county="06001")

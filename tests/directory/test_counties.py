@@ -142,7 +142,9 @@ class TestRegions:
         }
         for region in regions:
             reply = await client.get(f"/api/v1/regions/{region['id']}", headers=auth(token))
-            assert reply.json() == region
+            detail = reply.json()
+            assert {k: detail[k] for k in region} == region
+            assert detail["user_group"]["code"] == f"rug_{region['code']}"
 
     async def test_unknown_and_malformed_ids(self, client: httpx.AsyncClient, mint: Mint) -> None:
         token = mint()

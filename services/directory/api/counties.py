@@ -12,10 +12,18 @@ from services.common.errors import NotFound
 from services.common.etag import etag, matches
 from services.common.paging import Page, paginate
 from services.common.schemas import problem_responses
-from services.directory import audit, counties
+from services.directory import audit, contacts, counties
 from services.directory.deps import CountyDep
-from services.directory.models import AuditEvent, County, Region
-from services.directory.schemas import AuditEventRead, CountyRead, CountyUpdate, RegionRead
+from services.directory.models import AuditEvent, Committee, County, Region
+from services.directory.schemas import (
+    AuditEventRead,
+    CommitteeRead,
+    ContactSummary,
+    CountyRead,
+    CountyUpdate,
+    RegionDetail,
+    RegionRead,
+)
 
 router = APIRouter(prefix="/api/v1")
 
@@ -37,15 +45,24 @@ async def list_regions(session: SessionDep, _: PrincipalDep, page: PageDep) -> P
 
 @router.get(
     "/regions/{region_id}",
-    summary="Read one region",
+    summary="Read one region, with its SSCs, regional chair and user group",
     tags=["regions"],
     responses=problem_responses(401, 404, 422),
 )
-async def read_region(session: SessionDep, _: PrincipalDep, region_id: uuid.UUID) -> RegionRead:
+async def read_region(session: SessionDep, _: PrincipalDep, region_id: uuid.UUID) -> RegionDetail:
     region = await session.get(Region, region_id)
     if region is None:
         raise NotFound(f"There is no region with id {region_id}.")
-    return RegionRead.model_validate(region)
+    sscs, chair = await contacts.region_people(session, region_id=region.id)
+    user_group = await session.scalar(select(Committee).where(Committee.region_id == region.id))
+    return RegionDetail.model_validate(
+        {
+            **RegionRead.model_validate(region).model_dump(),
+            "sscs": [ContactSummary.model_validate(c) for c in sscs],
+            "regional_chair": ContactSummary.model_validate(chair) if chair else None,
+            "user_group": CommitteeRead.model_validate(user_group) if user_group else None,
+        }
+    )
 
 
 @router.get(
