@@ -12,8 +12,9 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from gateway import openapi
 from gateway.deps import TokenRequest, client_address, token_request
 from gateway.errors import OAuthError
-from gateway.schemas import Jwks, RecoveryCodes, TokenReply, TwoFactorEnrollment
+from gateway.schemas import Jwks, TokenReply
 from services.common.schemas import problem_responses
+from services.directory.schemas import RecoveryCodes, TwoFactorEnrollment
 
 router = APIRouter()
 SPEC_TTL_SECONDS = 30.0

@@ -14,16 +14,6 @@ class TokenReply(BaseModel):
     )
 
 
-class TwoFactorEnrollment(BaseModel):
-    secret: str = Field(description="For typing in by hand; shown once")
-    otpauth_uri: str
-    qr_png: str = Field(description="The otpauth URI as a QR code: a PNG data URI")
-
-
-class RecoveryCodes(BaseModel):
-    recovery_codes: list[str] = Field(description="Each works once instead of a code; shown once")
-
-
 class Jwk(BaseModel):
     kty: str
     kid: str

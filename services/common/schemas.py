@@ -1,8 +1,8 @@
 """Contract pieces every service shares: the problem body and its OpenAPI responses."""
 
-from typing import Any
+from typing import Any, ClassVar, Self
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.common.errors import PROBLEM_MEDIA_TYPE
 
@@ -49,3 +49,23 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in statuses
     }
+
+
+class Patch(BaseModel):
+    """The body of a PATCH: only the fields sent change; at least one must be sent; a field
+    may be set to null only if the subclass lists it in `nullable`."""
+
+    model_config = ConfigDict(extra="forbid")
+    nullable: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="after")
+    def _sent_fields_are_sound(self) -> Self:
+        if not self.model_fields_set:
+            raise ValueError("send at least one field to change")
+        for field in sorted(self.model_fields_set - self.nullable):
+            if getattr(self, field) is None:
+                raise ValueError(f"{field} cannot be null")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)

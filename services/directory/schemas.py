@@ -4,7 +4,9 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from services.common.schemas import Patch
 
 Fips = Annotated[str, Field(pattern=r"^06\d{3}$", examples=["06067"], description="FIPS code")]
 
@@ -38,10 +40,10 @@ class CountyRead(BaseModel):
     notes: str | None
 
 
-class CountyUpdate(BaseModel):
+class CountyUpdate(Patch):
     """Send only the fields to change. A county administrator may change address and phone."""
 
-    model_config = ConfigDict(extra="forbid")
+    nullable = frozenset({"cws_configuration", "address", "phone", "notes"})
 
     region: str | None = Field(default=None, description="Region id or code", examples=["bay_area"])
     cws_configuration: CwsConfiguration | None = None
@@ -51,18 +53,6 @@ class CountyUpdate(BaseModel):
     address: str | None = Field(default=None, max_length=256)
     phone: Phone | None = None
     notes: str | None = Field(default=None, max_length=4000)
-
-    @model_validator(mode="after")
-    def _required_fields_are_not_null(self) -> "CountyUpdate":
-        for field in ("region", "concurrent_lan", "sbc_in_use", "vpn_in_use"):
-            if field in self.model_fields_set and getattr(self, field) is None:
-                raise ValueError(f"{field} cannot be null")
-        if not self.model_fields_set:
-            raise ValueError("send at least one field to change")
-        return self
-
-    def changes(self) -> dict[str, Any]:
-        return self.model_dump(exclude_unset=True)
 
 
 class AuditEventRead(BaseModel):
@@ -162,28 +152,14 @@ class UserCreate(BaseModel):
     perms: list[ToolPermission] = Field(default_factory=list, examples=[["ddr"]])
 
 
-class UserUpdate(BaseModel):
+class UserUpdate(Patch):
     """Send only the fields to change."""
-
-    model_config = ConfigDict(extra="forbid")
 
     display_name: str | None = Field(default=None, min_length=1, max_length=128)
     email: Email | None = None
     roles: list[UserRole] | None = Field(default=None, min_length=1)
     perms: list[ToolPermission] | None = None
     active: bool | None = None
-
-    @model_validator(mode="after")
-    def _not_null_and_not_empty(self) -> "UserUpdate":
-        for field in self.model_fields_set:
-            if getattr(self, field) is None:
-                raise ValueError(f"{field} cannot be null")
-        if not self.model_fields_set:
-            raise ValueError("send at least one field to change")
-        return self
-
-    def changes(self) -> dict[str, Any]:
-        return self.model_dump(exclude_unset=True)
 
 
 class UserCreated(BaseModel):
@@ -286,10 +262,12 @@ class CalendarEntryCreate(CalendarEntryFields):
     pass
 
 
-class CalendarEntryUpdate(BaseModel):
+class CalendarEntryUpdate(Patch):
     """Send only the fields to change."""
 
-    model_config = ConfigDict(extra="forbid")
+    nullable = frozenset(
+        {"committee_id", "rrule", "location", "call_in", "agenda_url", "minutes_url"}
+    )
 
     kind: str | None = None
     title: str | None = Field(default=None, min_length=1, max_length=200)
@@ -304,19 +282,6 @@ class CalendarEntryUpdate(BaseModel):
     agenda_url: Url | None = None
     minutes_url: Url | None = None
     affected_counties: list[Fips] | None = None
-
-    @model_validator(mode="after")
-    def _required_not_null(self) -> "CalendarEntryUpdate":
-        nullable = {"committee_id", "rrule", "location", "call_in", "agenda_url", "minutes_url"}
-        for field in self.model_fields_set - nullable:
-            if getattr(self, field) is None:
-                raise ValueError(f"{field} cannot be null")
-        if not self.model_fields_set:
-            raise ValueError("send at least one field to change")
-        return self
-
-    def changes(self) -> dict[str, Any]:
-        return self.model_dump(exclude_unset=True)
 
 
 class CalendarEntryRead(CalendarEntryFields):
@@ -474,10 +439,10 @@ class ContactCreate(BaseModel):
         return data
 
 
-class ContactUpdate(BaseModel):
+class ContactUpdate(Patch):
     """Send only the fields to change (a contact's county does not change: add a new one)."""
 
-    model_config = ConfigDict(extra="forbid")
+    nullable = frozenset({"title", "email", "phone", "personal_phone", "account_id"})
 
     name: str | None = Field(default=None, min_length=1, max_length=128)
     title: str | None = Field(default=None, max_length=128)
@@ -485,17 +450,6 @@ class ContactUpdate(BaseModel):
     phone: Phone | None = None
     personal_phone: Phone | None = None
     account_id: uuid.UUID | None = None
-
-    @model_validator(mode="after")
-    def _something(self) -> "ContactUpdate":
-        if "name" in self.model_fields_set and self.name is None:
-            raise ValueError("name cannot be null")
-        if not self.model_fields_set:
-            raise ValueError("send at least one field to change")
-        return self
-
-    def changes(self) -> dict[str, Any]:
-        return self.model_dump(exclude_unset=True)
 
 
 class DesignationCreate(BaseModel):
