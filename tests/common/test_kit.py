@@ -81,3 +81,19 @@ def test_log_lines_redact_secret_fields() -> None:
     line = JsonFormatter("test").format(record)
     assert "hunter2hunter2" not in line and '"abc"' not in line
     assert '"status":200' in line
+
+
+def test_a_jwks_keeps_only_usable_rs256_keys(key_files: dict) -> None:
+    from services.common.auth import _usable, public_jwk
+
+    good = public_jwk(key_files["public"].read_bytes(), "good")
+    keys = _usable(
+        [
+            good,
+            {**good, "kid": "broken", "n": "!!"},
+            {**good, "kid": "hs", "alg": "HS256"},
+            {"kty": "oct", "kid": "sym", "k": "c2VjcmV0"},
+            "junk",
+        ]
+    )
+    assert list(keys) == ["good"]
