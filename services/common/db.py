@@ -53,8 +53,12 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """An engine for SQLite (WAL, foreign keys on) or PostgreSQL (pooled)."""
+def create_engine(url: str, *, pool_size: int = 10, migrating: bool = False) -> AsyncEngine:
+    """An engine for SQLite (WAL, foreign keys on) or PostgreSQL (pooled).
+
+    `migrating` (SQLite): DDL inside real transactions, so a failed migration leaves nothing
+    half done (the driver would otherwise commit each DDL statement by itself), and foreign
+    keys off, since altering a table means rebuilding it; migrations check references after."""
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
@@ -63,11 +67,19 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            if migrating:
+                dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA foreign_keys={'OFF' if migrating else 'ON'}")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+
+        if migrating:
+
+            @event.listens_for(engine.sync_engine, "begin")
+            def _begin(connection: Any) -> None:
+                connection.exec_driver_sql("BEGIN")
 
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)

@@ -13,7 +13,7 @@ from alembic.config import Config
 from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 
-from services.common.db import create_engine, safe_url
+from services.common.db import create_engine, is_sqlite, safe_url
 
 
 def config(service: str, url: str) -> Config:
@@ -49,10 +49,14 @@ def run_env(target_metadata: MetaData) -> None:
             context.run_migrations()
 
     async def main() -> None:
-        engine = create_engine(url, pool_size=1)
+        engine = create_engine(url, pool_size=1, migrating=True)
         try:
             async with engine.begin() as connection:
                 await connection.run_sync(migrate)
+                if is_sqlite(url):
+                    broken = (await connection.exec_driver_sql("PRAGMA foreign_key_check")).all()
+                    if broken:
+                        raise RuntimeError(f"the migration left broken references: {broken[:5]}")
         finally:
             await engine.dispose()
 
