@@ -39,7 +39,7 @@ def _basic(request: Request) -> tuple[str, str] | None:
     return unquote(client_id), unquote(secret)
 
 
-Field = Annotated[str | None, Form(max_length=1024)]
+FormText = Annotated[str | None, Form(max_length=1024)]
 
 
 async def token_request(
@@ -48,15 +48,15 @@ async def token_request(
         str | None,
         Form(description="password, client_credentials or refresh_token", max_length=64),
     ] = None,
-    username: Field = None,
-    password: Field = None,
+    username: FormText = None,
+    password: FormText = None,
     otp: Annotated[
         str | None, Form(description="Current TOTP code, where enrolled", max_length=16)
     ] = None,
-    client_id: Field = None,
-    client_secret: Field = None,
-    refresh_token: Field = None,
-    scope: Field = None,
+    client_id: FormText = None,
+    client_secret: FormText = None,
+    refresh_token: FormText = None,
+    scope: FormText = None,
 ) -> TokenRequest:
     if not grant_type:
         raise OAuthError("invalid_request", "grant_type is required.", field="grant_type")

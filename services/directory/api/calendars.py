@@ -14,6 +14,7 @@ from services.common.paging import Page, paginate
 from services.common.schemas import problem_responses
 from services.directory import calendars
 from services.directory.models import CalendarEntry, Committee
+from services.directory.recurrence import Occurrence
 from services.directory.schemas import (
     Agenda,
     Calendar,
@@ -33,29 +34,27 @@ From = Annotated[AwareDatetime | None, Query(alias="from", description="Default:
 To = Annotated[AwareDatetime | None, Query(alias="to", description="Default: 90 days after from")]
 
 
-def _occurrence(entry: CalendarEntry, occurrence: object) -> OccurrenceRead:
+def _occurrence(entry: CalendarEntry, occurrence: Occurrence) -> OccurrenceRead:
+    fields = (
+        "calendar",
+        "kind",
+        "title",
+        "description",
+        "committee",
+        "location",
+        "call_in",
+        "agenda_url",
+        "minutes_url",
+        "affected_counties",
+    )
     return OccurrenceRead.model_validate(
         {
-            **{
-                k: getattr(entry, k)
-                for k in (
-                    "calendar",
-                    "kind",
-                    "title",
-                    "description",
-                    "committee",
-                    "location",
-                    "call_in",
-                    "agenda_url",
-                    "minutes_url",
-                    "affected_counties",
-                )
-            },
+            **{k: getattr(entry, k) for k in fields},
             "entry_id": entry.id,
-            "starts_at": occurrence.starts_at,  # type: ignore[attr-defined]
-            "ends_at": occurrence.ends_at,  # type: ignore[attr-defined]
-            "original_starts_at": occurrence.original_starts_at,  # type: ignore[attr-defined]
-            "moved": occurrence.moved,  # type: ignore[attr-defined]
+            "starts_at": occurrence.starts_at,
+            "ends_at": occurrence.ends_at,
+            "original_starts_at": occurrence.original_starts_at,
+            "moved": occurrence.moved,
             "recurring": entry.rrule is not None,
         },
         from_attributes=True,
