@@ -1,31 +1,22 @@
-"""The HTTP frame every service shares: middleware (request id, access log, metrics), the one
+"""The HTTP frame every service shares: the middleware (services.common.middleware), the one
 problem+json error handler, and /healthz, /readyz, /metrics."""
 
 import logging
-import re
-import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Histogram,
     generate_latest,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.common import idempotency
 from services.common.auth import TokenVerifier
 from services.common.db import create_engine, create_sessionmaker, ping
 from services.common.errors import (
@@ -33,222 +24,19 @@ from services.common.errors import (
     Conflict,
     DomainError,
     FieldError,
-    InvalidInput,
     PreconditionFailed,
     problem,
     problem_for,
 )
-from services.common.logging import configure_logging, current_request_id, request_context
+from services.common.logging import configure_logging, current_request_id
+from services.common.middleware import Idempotency, Metrics, Observability
 
-access_log = logging.getLogger("cwshub.access")
 error_log = logging.getLogger("cwshub.error")
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _SOURCES = {"body", "query", "path", "header", "cookie"}
 _STATUS_SLUGS = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized"}
 
 Worker = Callable[[FastAPI], Any]
-
-
-class Metrics:
-    def __init__(self, service: str) -> None:
-        self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "http_requests_total",
-            "Requests served",
-            ["service", "method", "route", "status"],
-            registry=self.registry,
-        )
-        self.duration = Histogram(
-            "http_request_duration_seconds",
-            "Time to serve a request",
-            ["service", "method", "route"],
-            registry=self.registry,
-        )
-        self.service = service
-
-    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(self.service, method, route, str(status)).inc()
-        self.duration.labels(self.service, method, route).observe(seconds)
-
-
-class Observability:
-    """Pure ASGI middleware: a request id for every request (taken from X-Request-ID when sane),
-    one JSON access-log line, and Prometheus counters. Logs the path, never the query string."""
-
-    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = incoming_request_id(scope) or uuid.uuid4().hex
-        context: dict[str, Any] = {"request_id": request_id, "principal": None}
-        token = request_context.set(context)
-        started = time.perf_counter()
-        status = 500
-        header = (b"x-request-id", request_id.encode())
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", ()), header]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            seconds = time.perf_counter() - started
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
-            self.metrics.observe(scope["method"], route, status, seconds)
-            access_log.info(
-                "request",
-                extra={
-                    "principal": context["principal"],
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "duration_ms": round(seconds * 1000, 2),
-                },
-            )
-            request_context.reset(token)
-
-
-class Idempotency:
-    """Pure ASGI middleware: POSTs with an Idempotency-Key are answered once and replayed
-    (see services.common.idempotency). The caller is verified here too: a forged token must
-    never fetch someone's stored reply."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        key = _header(scope, b"idempotency-key") if scope["type"] == "http" else None
-        if scope["type"] != "http" or scope["method"] != "POST" or key is None:
-            await self.app(scope, receive, send)
-            return
-        state = scope["app"].state
-        if not 1 <= len(key) <= 128:
-            await _send_problem(
-                send,
-                scope,
-                InvalidInput(
-                    "Idempotency-Key must be 1 to 128 characters.",
-                    errors=[FieldError("Idempotency-Key", "1 to 128 characters")],
-                ),
-            )
-            return
-        token = (_header(scope, b"authorization") or "").removeprefix("Bearer ").strip()
-        try:
-            principal = (await state.verifier.principal(token)).sub
-        except DomainError:
-            await self.app(scope, receive, send)  # the route answers 401 as usual
-            return
-        body = await _read_body(receive)
-        print_ = idempotency.fingerprint("POST", scope["path"], body)
-        stored = await idempotency.find(state.sessionmaker, principal=principal, key=key)
-        if stored is None and await idempotency.reserve(
-            state.sessionmaker, principal=principal, key=key, print_=print_
-        ):
-            await self._first(scope, body, send, principal=principal, key=key)
-            return
-        stored = stored or await idempotency.find(state.sessionmaker, principal=principal, key=key)
-        if stored is not None and stored.fingerprint != print_:
-            await _send_problem(
-                send,
-                scope,
-                InvalidInput(
-                    "This Idempotency-Key was used with another request; use a new key.",
-                    errors=[FieldError("Idempotency-Key", "reused with a different body")],
-                ),
-            )
-        elif stored is None or stored.status is None:
-            await _send_problem(
-                send,
-                scope,
-                Conflict(
-                    "A request with this Idempotency-Key is still running; retry in a moment."
-                ),
-            )
-        else:
-            headers = [*stored.headers, (b"idempotent-replayed", b"true")]
-            await send({"type": "http.response.start", "status": stored.status, "headers": headers})
-            await send({"type": "http.response.body", "body": stored.body})
-
-    async def _first(
-        self, scope: Scope, body: bytes, send: Send, *, principal: str, key: str
-    ) -> None:
-        status, headers, chunks = 500, [], []
-        sent = False
-
-        async def replay_body() -> Message:
-            nonlocal sent
-            if sent:
-                return {"type": "http.disconnect"}
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        async def capture(message: Message) -> None:
-            nonlocal status, headers
-            if message["type"] == "http.response.start":
-                status, headers = message["status"], list(message.get("headers", []))
-            elif message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
-            await send(message)
-
-        try:
-            await self.app(scope, replay_body, capture)
-        finally:
-            await idempotency.settle(
-                scope["app"].state.sessionmaker,
-                principal=principal,
-                key=key,
-                status=status,
-                headers=headers,
-                body=b"".join(chunks),
-            )
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for header, value in scope["headers"]:
-        if header == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks, more = [], True
-    while more:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        more = message.get("more_body", False)
-    return b"".join(chunks)
-
-
-async def _send_problem(send: Send, scope: Scope, exc: DomainError) -> None:
-    body = orjson.dumps(problem_for(exc, instance=scope["path"], request_id=current_request_id()))
-    await send(
-        {
-            "type": "http.response.start",
-            "status": exc.status,
-            "headers": [
-                (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-def incoming_request_id(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"x-request-id":
-            text = value.decode("latin-1")
-            return text if _REQUEST_ID.match(text) else None
-    return None
 
 
 def problem_response(
