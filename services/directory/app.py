@@ -1,5 +1,6 @@
 from fastapi import FastAPI
 
+from services.common import outbox
 from services.common.app import build_app
 from services.common.auth import TokenVerifier
 from services.directory.api import routers
@@ -15,6 +16,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
         database_url=settings.database_url,
         routers=routers,
+        workers=[outbox.relay_worker(settings.event_subscribers)]
+        if settings.event_subscribers
+        else [],
     )
     app.state.internal_verifier = TokenVerifier.from_settings(
         settings, audience=settings.internal_audience

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common import outbox
 from services.common.auth import Principal
 from services.common.errors import FieldError, Forbidden, InvalidInput
 from services.common.etag import etag, require_match
@@ -92,6 +93,19 @@ async def update_county(
     await session.flush()
     after = snapshot(county)
     moved = before["region_id"] != after["region_id"]
+    await outbox.add(
+        session,
+        source="/directory",
+        type="county.changed",
+        subject=county.fips,
+        data={
+            "fips": county.fips,
+            "region_id": str(county.region_id),
+            "cws_configuration": county.cws_configuration,
+            "concurrent_lan": county.concurrent_lan,
+            "version": county.version,
+        },
+    )
     await audit.record(
         session,
         actor=principal,

@@ -18,6 +18,9 @@ class Settings(ServiceSettings):
     lockout_minutes: int = Field(default=15, ge=1)
     refresh_token_hours: int = Field(default=8, ge=1, le=24)
 
+    # Where the outbox relay POSTs events (CloudEvents JSON); none: events wait in the outbox.
+    event_subscribers: list[str] = Field(default_factory=list)
+
     @property
     def roles_needing_two_factor(self) -> frozenset[str]:
         if self.two_factor_roles is not None:
