@@ -180,7 +180,7 @@ async def reset_password(session: AsyncSession, *, principal: Principal, account
         action="account.password_reset",
         resource_type="account",
         resource_id=str(account.id),
-        changes={"password": {"before": "[redacted]", "after": "[redacted]"}},
+        changes=audit.secret_changed("password"),
     )
     return one_time
 

@@ -20,6 +20,14 @@ def _plain(value: Any) -> Any:
     )
 
 
+REDACTED = {"before": "[redacted]", "after": "[redacted]"}
+
+
+def secret_changed(field: str) -> dict[str, dict[str, Any]]:
+    """The audit record of a secret that changed: that it changed, never its value."""
+    return {field: dict(REDACTED)}
+
+
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """{field: {"before": old, "after": new}} for the fields whose values differ."""
     changes = {}
@@ -28,7 +36,7 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, A
         if old == new:
             continue
         if any(word in field for word in SECRET_FIELDS):
-            changes[field] = {"before": "[redacted]", "after": "[redacted]"}
+            changes[field] = dict(REDACTED)
         else:
             changes[field] = {"before": _plain(old), "after": _plain(new)}
     return changes

@@ -84,7 +84,7 @@ async def rotate_secret(session: AsyncSession, *, principal: Principal, client: 
         action="api_client.secret_rotated",
         resource_type="api_client",
         resource_id=str(client.id),
-        changes={"secret": {"before": "[redacted]", "after": "[redacted]"}},
+        changes=audit.secret_changed("secret"),
     )
     return secret
 

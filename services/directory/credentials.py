@@ -209,7 +209,7 @@ async def confirm_two_factor(
         action="account.two_factor_enabled",
         resource_type="account",
         resource_id=str(account.id),
-        changes={"totp_secret": {"before": "[redacted]", "after": "[redacted]"}},
+        changes=audit.secret_changed("totp_secret"),
     )
     return codes
 
@@ -229,7 +229,7 @@ async def disable_two_factor(
         action="account.two_factor_disabled",
         resource_type="account",
         resource_id=str(account.id),
-        changes={"totp_secret": {"before": "[redacted]", "after": "[redacted]"}},
+        changes=audit.secret_changed("totp_secret"),
     )
 
 
@@ -265,7 +265,7 @@ async def change_password(
         action="account.password_changed",
         resource_type="account",
         resource_id=str(account.id),
-        changes={"password": {"before": "[redacted]", "after": "[redacted]"}},
+        changes=audit.secret_changed("password"),
     )
 
 
