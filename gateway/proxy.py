@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import orjson
 from yarl import URL
 
-from services.common.errors import PROBLEM_MEDIA_TYPE, problem
+from services.common.errors import NotFound, PayloadTooLarge, ServiceUnavailable, UpstreamTimeout
 from services.common.logging import current_request_id
+from services.common.middleware import send_problem
 
 PREFIX = "/api/v1/"
 HOP_BY_HOP = frozenset(
@@ -73,32 +73,6 @@ def _inbound_headers(scope: Scope) -> list[tuple[str, str]]:
     return headers
 
 
-async def _problem(
-    send: Any, scope: Scope, status: int, slug: str, title: str, detail: str
-) -> None:
-    body = orjson.dumps(
-        problem(
-            status=status,
-            title=title,
-            detail=detail,
-            slug=slug,
-            instance=scope["path"],
-            request_id=current_request_id(),
-        )
-    )
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
 class Proxy:
     """ASGI middleware: relays /api/v1/<resource>/... and hands everything else to `app`."""
 
@@ -122,7 +96,7 @@ class Proxy:
         resource = path[len(PREFIX) :].split("/", 1)[0]
         upstream = self.upstreams.get(resource)
         if upstream is None:
-            await _problem(send, scope, 404, "not-found", "Not found", "There is no such resource.")
+            await send_problem(send, scope, NotFound("There is no such resource."))
             return
         raw_path = scope.get("raw_path") or path.encode()
         target = upstream + raw_path.decode("latin-1")
@@ -142,22 +116,16 @@ class Proxy:
             ) as reply:
                 await self._relay(reply, send)
         except TimeoutError:
-            await _problem(
+            await send_problem(
                 send,
                 scope,
-                504,
-                "gateway-timeout",
-                "Upstream timeout",
-                f"The {resource} service did not answer in time; try again.",
+                UpstreamTimeout(f"The {resource} service did not answer in time; try again."),
             )
         except aiohttp.ClientError:
-            await _problem(
+            await send_problem(
                 send,
                 scope,
-                503,
-                "service-unavailable",
-                "Service unavailable",
-                f"The {resource} service is not reachable; try again shortly.",
+                ServiceUnavailable(f"The {resource} service is not reachable; try again shortly."),
             )
 
     async def _body(self, scope: Scope, receive: Any, send: Any) -> Any:
@@ -172,13 +140,8 @@ class Proxy:
         if length is None and not chunked:
             return None
         if length is not None and length > self.max_body_bytes:
-            await _problem(
-                send,
-                scope,
-                413,
-                "payload-too-large",
-                "Payload too large",
-                f"The body is over {self.max_body_bytes} bytes.",
+            await send_problem(
+                send, scope, PayloadTooLarge(f"The body is over {self.max_body_bytes} bytes.")
             )
             return False
         if length is not None and length <= WHOLE_BODY_BYTES:

@@ -40,9 +40,15 @@ Worker = Callable[[FastAPI], Any]
 
 
 def problem_response(
-    request: Request, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def domain_problem(exc: DomainError, *, instance: str) -> JSONResponse:
+    """The problem+json reply for a domain error (its status, headers and body)."""
+    body = problem_for(exc, instance=instance, request_id=current_request_id())
+    return problem_response(exc.status, body, exc.headers or None)
 
 
 def field_name(loc: Iterable[Any]) -> str:
@@ -57,8 +63,7 @@ def field_name(loc: Iterable[Any]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     async def domain_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, DomainError)
-        body = problem_for(exc, instance=request.url.path, request_id=current_request_id())
-        return problem_response(request, exc.status, body, exc.headers or None)
+        return domain_problem(exc, instance=request.url.path)
 
     async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
@@ -79,7 +84,7 @@ def install_error_handlers(app: FastAPI) -> None:
             request_id=current_request_id(),
             errors=errors,
         )
-        return problem_response(request, 422, body)
+        return problem_response(422, body)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
@@ -96,7 +101,7 @@ def install_error_handlers(app: FastAPI) -> None:
             instance=request.url.path,
             request_id=current_request_id(),
         )
-        return problem_response(request, exc.status_code, body, getattr(exc, "headers", None))
+        return problem_response(exc.status_code, body, getattr(exc, "headers", None))
 
     async def stale_row(request: Request, exc: Exception) -> Response:
         """Another request changed the row between our read and our write: lost updates are
@@ -123,7 +128,7 @@ def install_error_handlers(app: FastAPI) -> None:
             instance=request.url.path,
             request_id=current_request_id(),
         )
-        return problem_response(request, 500, body)
+        return problem_response(500, body)
 
     app.add_exception_handler(DomainError, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)

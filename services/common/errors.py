@@ -81,16 +81,22 @@ class PreconditionRequired(DomainError):
     title = "If-Match is required"
 
 
-class TooManyRequests(DomainError):
-    status = 429
-    slug = "too-many-requests"
-    title = "Too many requests"
+class PayloadTooLarge(DomainError):
+    status = 413
+    slug = "payload-too-large"
+    title = "Payload too large"
 
 
 class ServiceUnavailable(DomainError):
     status = 503
     slug = "service-unavailable"
     title = "Service unavailable"
+
+
+class UpstreamTimeout(DomainError):
+    status = 504
+    slug = "gateway-timeout"
+    title = "Upstream timeout"
 
 
 def problem(

@@ -115,7 +115,7 @@ class Idempotency:
             return
         state = scope["app"].state
         if not 1 <= len(key) <= 128:
-            await _send_problem(
+            await send_problem(
                 send,
                 scope,
                 InvalidInput(
@@ -140,7 +140,7 @@ class Idempotency:
             return
         stored = stored or await idempotency.find(state.sessionmaker, principal=principal, key=key)
         if stored is not None and stored.fingerprint != print_:
-            await _send_problem(
+            await send_problem(
                 send,
                 scope,
                 InvalidInput(
@@ -149,7 +149,7 @@ class Idempotency:
                 ),
             )
         elif stored is None or stored.status is None:
-            await _send_problem(
+            await send_problem(
                 send,
                 scope,
                 Conflict(
@@ -211,7 +211,8 @@ async def _read_body(receive: Receive) -> bytes:
     return b"".join(chunks)
 
 
-async def _send_problem(send: Send, scope: Scope, exc: DomainError) -> None:
+async def send_problem(send: Send, scope: Scope, exc: DomainError) -> None:
+    """Answer with a problem+json body from outside any framework (middleware, the proxy)."""
     body = orjson.dumps(problem_for(exc, instance=scope["path"], request_id=current_request_id()))
     await send(
         {

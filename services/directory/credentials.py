@@ -18,15 +18,6 @@ from services.directory import audit, passwords, refresh, twofactor
 from services.directory.models import Account, ApiClient
 
 TOOL_PERMISSIONS = ("mac", "ddr", "scr", "vpn", "sbc", "relocation", "reports", "linkages")
-ROLES = (
-    "county_user",
-    "county_admin",
-    "ssc",
-    "office_admin",
-    "helpdesk",
-    "county_system",
-    "service",
-)
 
 hasher = PasswordHasher()
 _DUMMY_HASH = hasher.hash("not a real password; equalizes timing for unknown usernames")

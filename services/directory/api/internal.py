@@ -9,10 +9,8 @@ from typing import Annotated, TypeVar
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
-from services.common.app import problem_response
+from services.common.app import domain_problem
 from services.common.deps import SessionDep
-from services.common.errors import problem_for
-from services.common.logging import current_request_id
 from services.directory import credentials, refresh
 from services.directory.credentials import CredentialsRejected, Policy
 from services.directory.deps import require_gateway, sign_in_policy
@@ -40,8 +38,7 @@ async def answered(request: Request, call: Awaitable[T]) -> T | JSONResponse:
     try:
         return await call
     except CredentialsRejected as refused:
-        body = problem_for(refused, instance=request.url.path, request_id=current_request_id())
-        return problem_response(request, refused.status, body, refused.headers)
+        return domain_problem(refused, instance=request.url.path)
 
 
 @router.post("/credentials/verify", response_model=SignedIn)
