@@ -109,8 +109,9 @@ class Idempotency:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        key = _header(scope, b"idempotency-key") if scope["type"] == "http" else None
-        if scope["type"] != "http" or scope["method"] != "POST" or key is None:
+        is_post = scope["type"] == "http" and scope["method"] == "POST"
+        key = _header(scope, b"idempotency-key") if is_post else None
+        if key is None:  # reads and POSTs without a key pass straight through
             await self.app(scope, receive, send)
             return
         state = scope["app"].state
