@@ -28,7 +28,10 @@ class Settings(BaseSettings):
 
     # Where things are: service name -> base URL, and resource (first path segment after
     # /api/v1/) -> service name.
-    services: dict[str, str] = {"directory": "http://127.0.0.1:8001"}
+    services: dict[str, str] = {
+        "directory": "http://127.0.0.1:8001",
+        "requests": "http://127.0.0.1:8002",
+    }
     routes: dict[str, str] = {
         "regions": "directory",
         "counties": "directory",
@@ -38,6 +41,7 @@ class Settings(BaseSettings):
         "committees": "directory",
         "calendars": "directory",
         "contacts": "directory",
+        "requests": "requests",
     }
     credentials_service: str = "directory"
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -21,6 +22,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from gateway.keys import SigningKey, generate_private_pem, load_signing_key
 from gateway.tokens import access_token, sign
 from services.common import migrations
+from services.directory.app import create_app as create_directory_app
+from services.directory.settings import Settings as DirectorySettings
 
 BACKEND = os.environ.get("CWSHUB_TEST_DB", "sqlite")
 POSTGRES_URL = os.environ.get(
@@ -94,6 +97,17 @@ def directory_db(databases: Databases) -> str:
     url = databases.new("directory")
     in_thread(migrations.upgrade, "directory", url)
     return url
+
+
+@pytest.fixture(scope="session")
+async def directory_app(directory_db: str, key_files: dict[str, Path]) -> AsyncIterator[FastAPI]:
+    app = create_directory_app(
+        DirectorySettings(
+            env="test", database_url=directory_db, public_key_file=key_files["public"]
+        )
+    )
+    async with app.router.lifespan_context(app):
+        yield app
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from pathlib import Path
 from services.common.serve import DEFAULT_PORTS, check_port, stop_all, wait_until_healthy
 from services.directory.seed import DEMO_ACCOUNTS, DEMO_CLIENTS, DEMO_PASSWORD
 
-PROCESSES = ["gateway", "directory"]
+PROCESSES = ["gateway", "directory", "requests"]
 LOGS = Path(".data/logs")
 
 

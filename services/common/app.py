@@ -51,13 +51,39 @@ def domain_problem(exc: DomainError, *, instance: str) -> JSONResponse:
     return problem_response(exc.status, body, exc.headers or None)
 
 
-def field_name(loc: Iterable[Any]) -> str:
+def field_name(loc: Iterable[Any], body: Any = None) -> str:
     """The field a validation error is about, as a form would name it:
-    ('query', 'limit') -> 'limit'; ('body', 'county', 'fips') -> 'county.fips'."""
-    parts = [str(p) for p in loc]
+    ('query', 'limit') -> 'limit'; ('body', 'county', 'fips') -> 'county.fips'.
+
+    A tagged union puts its tag in the path (('body', 'mac', 'details', 'category')): walking
+    the body tells such a step from a field: no key is named like it, a value (the tag) is."""
+    parts = list(loc)
     if len(parts) > 1 and parts[0] in _SOURCES:
         parts = parts[1:]
-    return ".".join(parts) or "body"
+    named, node = [], body
+    for part in parts:
+        if isinstance(node, dict) and part not in node and part in _tags(node):
+            continue
+        named.append(str(part))
+        node = _child(node, part)
+    return ".".join(named) or "body"
+
+
+def _tags(node: dict[Any, Any]) -> list[str]:
+    return [v for v in node.values() if isinstance(v, str)]
+
+
+def _child(node: Any, part: Any) -> Any:
+    if isinstance(node, dict):
+        return node.get(part)
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return node[part]
+    return None
+
+
+def _tag_message(error: dict[str, Any]) -> str:
+    expected = error.get("ctx", {}).get("expected_tags")
+    return f"must be one of {expected}" if expected else "required"
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -73,7 +99,11 @@ def install_error_handlers(app: FastAPI) -> None:
             message = error.get("msg", "invalid")
             if error.get("type") == "json_invalid":
                 loc, message = ("body",), "the body is not valid JSON"
-            errors.append(FieldError(field_name(loc), message))
+            elif error.get("type") in ("union_tag_invalid", "union_tag_not_found"):
+                tag = str(error.get("ctx", {}).get("discriminator", "type")).strip("'")
+                loc, message = (*loc, tag), _tag_message(error)
+            body = exc.body if loc and loc[0] == "body" else None
+            errors.append(FieldError(field_name(loc, body), message))
         fields = ", ".join(sorted({e.field for e in errors}))
         body = problem(
             status=422,

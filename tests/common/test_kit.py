@@ -74,6 +74,12 @@ def test_field_names(loc: tuple, name: str) -> None:
     assert field_name(loc) == name
 
 
+def test_field_names_leave_out_the_tag_of_a_tagged_union() -> None:
+    body = {"type": "mac", "details": {"category": "x"}, "ports": ["a", {"id": 1}]}
+    assert field_name(("body", "mac", "details", "category"), body) == "details.category"
+    assert field_name(("body", "mac", "ports", 1, "id"), body) == "ports.1.id"
+
+
 def test_log_lines_redact_secret_fields() -> None:
     record = logging.makeLogRecord(
         {"msg": "signin", "password": "hunter2hunter2", "client_secret": "abc", "status": 200}

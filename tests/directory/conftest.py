@@ -1,22 +1,9 @@
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
-
-from services.directory.app import create_app
-from services.directory.settings import Settings
-
-
-@pytest.fixture(scope="session")
-async def directory_app(directory_db: str, key_files: dict[str, Path]) -> AsyncIterator[FastAPI]:
-    app = create_app(
-        Settings(env="test", database_url=directory_db, public_key_file=key_files["public"])
-    )
-    async with app.router.lifespan_context(app):
-        yield app
 
 
 @pytest.fixture

@@ -14,10 +14,11 @@ import httpx
 import pytest
 
 from gateway.settings import Settings as GatewaySettings
+from services.common import migrations
 from services.common.db import create_engine, create_sessionmaker
 from services.common.serve import free_port, stop_all, wait_until_healthy
 from services.directory.seed import seed_demo
-from tests.conftest import in_thread
+from tests.conftest import Databases, in_thread
 from tests.factories import make_account
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,8 +32,10 @@ DEFAULT_ROUTES: dict[str, str] = GatewaySettings.model_fields["routes"].default
 class Stack:
     gateway: str
     directory: str
+    requests: str
     echo: str
     logs: dict[str, Path]
+    env: dict[str, dict[str, str]]
 
 
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -59,17 +62,22 @@ async def _seed(url: str) -> None:
 
 @pytest.fixture(scope="session")
 def stack(
-    directory_db: str, key_files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+    directory_db: str,
+    databases: Databases,
+    key_files: dict[str, Path],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
     in_thread(asyncio.run, _seed(directory_db))
+    requests_db = databases.new("requests_e2e")
+    in_thread(migrations.upgrade, "requests", requests_db)
     logs_dir = tmp_path_factory.mktemp("logs")
-    ports = {name: free_port() for name in ("gateway", "directory", "echo", "down")}
+    ports = {name: free_port() for name in ("gateway", "directory", "requests", "echo", "down")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     gateway_env = {
         "GATEWAY_ENV": "test",
         "GATEWAY_PRIVATE_KEY_FILE": str(key_files["private"]),
         "GATEWAY_SERVICES": json.dumps(
-            {"directory": urls["directory"], "echo": urls["echo"], "down": urls["down"]}
+            {name: urls[name] for name in ("directory", "requests", "echo", "down")}
         ),
         # The real routing table, plus two upstreams of the proxy tests' own.
         "GATEWAY_ROUTES": json.dumps({**DEFAULT_ROUTES, "echo": "echo", "down": "down"}),
@@ -86,7 +94,14 @@ def stack(
         # must use it, so its enforcement is seen end to end.
         "DIRECTORY_TWO_FACTOR_ROLES": '["ssc"]',
     }
-    logs = {name: logs_dir / f"{name}.log" for name in ("gateway", "directory", "echo")}
+    requests_env = {
+        "REQUESTS_ENV": "test",
+        "REQUESTS_DATABASE_URL": requests_db,
+        "REQUESTS_JWKS_URL": urls["gateway"] + "/.well-known/jwks.json",
+        "REQUESTS_DIRECTORY_URL": urls["directory"],
+    }
+    names = ("gateway", "directory", "requests", "echo")
+    logs = {name: logs_dir / f"{name}.log" for name in names}
     processes = {
         "echo": start(
             [
@@ -110,12 +125,18 @@ def stack(
             directory_env,
             logs["directory"],
         ),
+        "requests": start(
+            ["-m", "services.common.serve", "requests", "--port", str(ports["requests"])],
+            requests_env,
+            logs["requests"],
+        ),
     }
     try:
-        for name in ("gateway", "directory", "echo"):  # the echo answers /healthz too
+        for name in names:  # the echo answers /healthz too
             if not wait_until_healthy(urls[name], processes[name]):
                 raise RuntimeError(f"{name} did not start:\n{logs[name].read_text()}")
-        yield Stack(urls["gateway"], urls["directory"], urls["echo"], logs)
+        env = {"gateway": gateway_env, "directory": directory_env, "requests": requests_env}
+        yield Stack(urls["gateway"], urls["directory"], urls["requests"], urls["echo"], logs, env)
     finally:
         stop_all(processes.values())
 

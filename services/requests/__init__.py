@@ -1,0 +1,1 @@
+"""Requests: the life cycle of what counties ask of the office."""

@@ -1,0 +1,100 @@
+"""What the requests service asks the directory, over HTTP with the caller's own token: which
+region a county is in and how it runs CWS/CMS, and the six regions. Answers are cached
+briefly; the directory stays the only owner of that data."""
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from services.common.errors import FieldError, InvalidInput, ServiceUnavailable
+
+
+@dataclass(frozen=True)
+class CountyFacts:
+    fips: str
+    name: str
+    region_id: uuid.UUID
+    region_code: str
+    cws_configuration: str | None
+
+
+@dataclass(frozen=True)
+class RegionFacts:
+    id: uuid.UUID
+    code: str
+    name: str
+
+
+class Directory:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        ttl: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client, self.ttl, self.clock = client, ttl, clock
+        self._counties: dict[str, tuple[float, CountyFacts]] = {}
+        self._regions: tuple[float, list[RegionFacts]] | None = None
+
+    async def _get(self, path: str, token: str) -> httpx.Response:
+        try:
+            return await self.client.get(path, headers={"Authorization": f"Bearer {token}"})
+        except httpx.HTTPError:
+            raise ServiceUnavailable(
+                "The directory cannot be reached to check the county; try again shortly."
+            ) from None
+
+    def _fresh(self, fetched_at: float) -> bool:
+        return self.clock() - fetched_at < self.ttl
+
+    async def county(self, fips: str, *, token: str) -> CountyFacts:
+        """The county's facts, or 422 naming `county` when the directory knows no such county."""
+        cached = self._counties.get(fips)
+        if cached and self._fresh(cached[0]):
+            return cached[1]
+        reply = await self._get(f"/api/v1/counties/{fips}", token)
+        if reply.status_code in (404, 422):
+            raise InvalidInput(
+                f"There is no county with FIPS code {fips}.",
+                errors=[FieldError("county", "unknown FIPS code")],
+            )
+        body = self._json(reply)
+        facts = CountyFacts(
+            fips=body["fips"],
+            name=body["name"],
+            region_id=uuid.UUID(body["region"]["id"]),
+            region_code=body["region"]["code"],
+            cws_configuration=body.get("cws_configuration"),
+        )
+        self._counties[fips] = (self.clock(), facts)
+        return facts
+
+    async def regions(self, *, token: str) -> list[RegionFacts]:
+        if self._regions and self._fresh(self._regions[0]):
+            return self._regions[1]
+        body = self._json(await self._get("/api/v1/regions?limit=50", token))
+        regions = [
+            RegionFacts(id=uuid.UUID(r["id"]), code=r["code"], name=r["name"])
+            for r in body["items"]
+        ]
+        self._regions = (self.clock(), regions)
+        return regions
+
+    def forget(self, fips: str | None = None) -> None:
+        if fips is None:
+            self._counties.clear()
+        else:
+            self._counties.pop(fips, None)
+
+    @staticmethod
+    def _json(reply: httpx.Response) -> Any:
+        if not reply.is_success:
+            raise ServiceUnavailable(
+                f"The directory answered {reply.status_code}; try again shortly."
+            )
+        return reply.json()

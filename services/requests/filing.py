@@ -1,0 +1,164 @@
+"""Filing a request: who may file what for which county, the guide's rules for each type,
+and the human number (MAC-2026-000001), gap-free per type and year."""
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common import outbox
+from services.common.auth import Principal
+from services.common.errors import Conflict, FieldError, Forbidden, InvalidInput
+from services.requests import lifecycle
+from services.requests.business_hours import IBM_HELP_DESK, is_business_hours
+from services.requests.directory import CountyFacts
+from services.requests.models import Request, RequestNumber
+
+VPN_PREREQUISITES = ("broadband_provider", "vpn_client", "firewall")
+TOKEN_OPERATIONS = ("assign_token", "revoke_token")
+
+
+def check_may_file(
+    principal: Principal, *, type: str, county: str, details: dict[str, Any]
+) -> None:
+    """County principals file for their own county with the type's tool permission; the help
+    desk files DDRs for any county; office admins file anything anywhere."""
+    if "office_admin" in principal.roles:
+        return
+    if "helpdesk" in principal.roles:
+        if type != "ddr":
+            raise Forbidden("The help desk files DDRs only.")
+        return
+    perm = lifecycle.permission_for(type, details)
+    if principal.county != county:
+        raise Forbidden("You may file requests for your own county only.")
+    if perm not in principal.perms:
+        raise Forbidden(f"Filing this request needs the {perm!r} tool permission.")
+
+
+def _required(fields: list[str], why: str) -> InvalidInput:
+    return InvalidInput(
+        f"Missing: {', '.join(fields)} ({why}).",
+        errors=[FieldError(f"details.{f}", f"required: {why}") for f in fields],
+    )
+
+
+def check_rules(
+    *, type: str, details: dict[str, Any], county: CountyFacts, now: dt.datetime
+) -> None:
+    """The guide's rules for each type of request, each refusal saying what to do instead."""
+    if type == "mac" and details["category"] == "vpn":
+        missing = [f for f in VPN_PREREQUISITES if not details.get(f)]
+        if missing:
+            raise _required(missing, "VPN needs a broadband provider, a VPN client and a firewall")
+    if type == "relocation":
+        if county.cws_configuration != "dedicated":
+            raise InvalidInput(
+                f"Equipment relocation is offered to dedicated counties only; {county.name} is "
+                f"{county.cws_configuration or 'not recorded as dedicated'}.",
+                errors=[FieldError("county", "relocation is for dedicated counties only")],
+            )
+        if details["new_equipment"]:
+            raise InvalidInput(
+                "New equipment is not a relocation: file a MAC (type mac, category equipment).",
+                errors=[FieldError("details.new_equipment", "new equipment needs a MAC")],
+            )
+        if not details["ports_to_activate"] and not details["ports_to_deactivate"]:
+            raise _required(["ports_to_activate"], "a relocation names the switch ports")
+    if type == "sbc":
+        if details["operation"] in TOKEN_OPERATIONS and not details.get("token_serial"):
+            raise _required(["token_serial"], "a token operation names the token's serial")
+        if details["operation"] == "reset_password" and not is_business_hours(now):
+            raise InvalidInput(
+                "SBC password resets are taken Monday to Friday, 8:00 to 17:00 Pacific time, "
+                "except state holidays. Outside those hours call the IBM help desk at "
+                f"{IBM_HELP_DESK}.",
+                errors=[
+                    FieldError(
+                        "details.operation",
+                        f"outside business hours: call the IBM help desk at {IBM_HELP_DESK}",
+                    )
+                ],
+            )
+
+
+async def check_ticket_free(session: AsyncSession, ticket: str) -> None:
+    """A help desk ticket backs one open DDR (the database's unique index backs this up)."""
+    holder = await session.scalar(select(Request.number).where(Request.open_ticket == ticket))
+    if holder is not None:
+        raise Conflict(
+            f"Help desk ticket {ticket} already backs the open DDR {holder}.",
+            errors=[FieldError("details.help_desk_ticket", f"already used by {holder}")],
+        )
+
+
+async def next_number(session: AsyncSession, *, type: str, year: int) -> str:
+    """The next number of its type and year, taken inside the filing's transaction: the row
+    lock orders concurrent filings, and a rolled-back filing gives its number back."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    await session.execute(
+        insert(RequestNumber)
+        .values(type=type, year=year, last=0)
+        .on_conflict_do_nothing(index_elements=["type", "year"])
+    )
+    last = await session.scalar(
+        update(RequestNumber)
+        .where(RequestNumber.type == type, RequestNumber.year == year)
+        .values(last=RequestNumber.last + 1)
+        .returning(RequestNumber.last)
+    )
+    return f"{type.upper()}-{year}-{last:06d}"
+
+
+async def file_request(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    type: str,
+    county: CountyFacts,
+    title: str,
+    description: str,
+    details: dict[str, Any],
+    now: dt.datetime,
+) -> Request:
+    """File a request: check who files and the type's rules, number it, record and announce."""
+    check_may_file(principal, type=type, county=county.fips, details=details)
+    check_rules(type=type, details=details, county=county, now=now)
+    ticket = details.get("help_desk_ticket") if type == "ddr" else None
+    if ticket:
+        await check_ticket_free(session, ticket)
+    number = await next_number(session, type=type, year=now.astimezone(dt.UTC).year)
+    request = Request(
+        id=uuid.uuid4(),
+        number=number,
+        type=type,
+        county_fips=county.fips,
+        region_id=county.region_id,
+        title=title,
+        description=description,
+        details=details,
+        state=lifecycle.INITIAL,
+        submitter_sub=principal.sub,
+        submitter_name=principal.name or principal.sub,
+        submitter_kind=principal.kind,
+        open_ticket=ticket,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(request)
+    await session.flush()
+    await lifecycle.record(
+        session, request, actor=principal, action="filed", to_state=request.state
+    )
+    await outbox.add(
+        session,
+        source="/requests",
+        type="request.created",
+        subject=str(request.id),
+        data=lifecycle.event_data(request),
+    )
+    return request
