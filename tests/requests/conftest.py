@@ -157,3 +157,28 @@ async def act(
         json={"action": action, "comment": comment},
         headers={**auth(token), "If-Match": current.headers.get("etag", '"0"')},
     )
+
+
+async def set_configuration(
+    directory: httpx.AsyncClient, people: People, fips: str, configuration: str | None
+) -> None:
+    """The office records how a county runs CWS/CMS, in the directory, as it would."""
+    token = people.office_admin()
+    current = await directory.get(f"/api/v1/counties/{fips}", headers=auth(token))
+    reply = await directory.patch(
+        f"/api/v1/counties/{fips}",
+        json={"cws_configuration": configuration},
+        headers={**auth(token), "If-Match": current.headers["etag"]},
+    )
+    assert reply.status_code == 200, reply.text
+
+
+@pytest.fixture(scope="session")
+async def dedicated_sacramento(
+    directory_app: FastAPI, requests_app: FastAPI, people: People
+) -> None:
+    """Sacramento recorded as dedicated, once: relocations are filed for it."""
+    transport = httpx.ASGITransport(app=directory_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://directory") as directory:
+        await set_configuration(directory, people, SACRAMENTO, "dedicated")
+    requests_app.state.directory.forget()

@@ -10,23 +10,18 @@ import pytest
 from fastapi import FastAPI
 
 from tests.conftest import BACKEND, assert_problem, auth
-from tests.requests.conftest import ALAMEDA, FRESNO, SACRAMENTO, People, body_for, file
+from tests.requests.conftest import (
+    ALAMEDA,
+    FRESNO,
+    SACRAMENTO,
+    People,
+    act,
+    body_for,
+    file,
+    set_configuration,
+)
 
 NUMBER = re.compile(r"^(MAC|RELOCATION|DDR|SCR|SBC)-\d{4}-\d{6}$")
-
-
-async def set_configuration(
-    directory: httpx.AsyncClient, people: People, fips: str, configuration: str | None
-) -> None:
-    """The office records how a county runs CWS/CMS, in the directory, as it would."""
-    token = people.office_admin()
-    current = await directory.get(f"/api/v1/counties/{fips}", headers=auth(token))
-    reply = await directory.patch(
-        f"/api/v1/counties/{fips}",
-        json={"cws_configuration": configuration},
-        headers={**auth(token), "If-Match": current.headers["etag"]},
-    )
-    assert reply.status_code == 200, reply.text
 
 
 class TestFileRequest:
@@ -174,8 +169,6 @@ class TestGuideRules:
     async def test_a_closed_ddr_frees_its_ticket(
         self, client: httpx.AsyncClient, people: People
     ) -> None:
-        from tests.requests.conftest import act
-
         first = await file(client, people.helpdesk(), "ddr", help_desk_ticket="HD-REUSED")
         assert (await act(client, people.office_admin(), first, "reject")).status_code == 200
         await file(client, people.helpdesk(), "ddr", help_desk_ticket="HD-REUSED")
@@ -186,14 +179,6 @@ class TestGuideRules:
         body = body_for("sbc", operation="assign_token")
         reply = await client.post("/api/v1/requests", json=body, headers=auth(people.county_user()))
         assert assert_problem(reply, 422)["errors"][0]["field"] == "details.token_serial"
-
-
-@pytest.fixture
-async def dedicated_sacramento(
-    directory: httpx.AsyncClient, requests_app: FastAPI, people: People
-) -> None:
-    await set_configuration(directory, people, SACRAMENTO, "dedicated")
-    requests_app.state.directory.forget()
 
 
 class TestHumanNumbers:
