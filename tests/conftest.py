@@ -208,4 +208,6 @@ def assert_problem(reply: Any, status: int) -> dict[str, Any]:
     return body
 
 
+pytest_plugins = ["tests.receiver"]
+
 __all__ = ["AsyncIterator", "auth", "sign"]

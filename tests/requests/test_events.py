@@ -1,0 +1,70 @@
+"""request.created, request.transitioned and request.commented: written with the change,
+delivered by the outbox relay to a real HTTP receiver as CloudEvents 1.0."""
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from services.common.outbox import Relay
+from tests.conftest import assert_problem, auth
+from tests.receiver import Receiver
+from tests.requests.conftest import People, act, body_for, file
+
+
+@pytest.fixture
+async def relay(requests_app: FastAPI, receiver: Receiver) -> AsyncIterator[Relay]:
+    async with httpx.AsyncClient(timeout=5) as client:
+        relay = Relay(requests_app.state.sessionmaker, subscribers=[receiver.url], client=client)
+        while await relay.run_once():  # earlier tests' events
+            pass
+        receiver.events.clear()
+        yield relay
+
+
+async def test_every_change_is_announced_once_delivered(
+    client: httpx.AsyncClient, people: People, relay: Relay, receiver: Receiver
+) -> None:
+    mac = await file(client, people.county_user(), "mac")
+    await act(client, people.office_admin(sub="office-7"), mac, "accept", comment="on it")
+    await client.post(
+        f"/api/v1/requests/{mac['id']}/comments",
+        json={"body": "Ports patched", "internal": True},
+        headers=auth(people.office_admin()),
+    )
+    assert receiver.events == []  # nothing leaves before the relay sends it
+    assert await relay.run_once() == 3
+    assert [e["type"] for e in receiver.events] == [
+        "request.created",
+        "request.transitioned",
+        "request.commented",
+    ]
+    for event in receiver.events:
+        assert event["specversion"] == "1.0" and event["source"] == "/requests"
+        assert event["subject"] == mac["id"] and event["data"]["number"] == mac["number"]
+        assert event["data"]["county"] == "06067" and event["data"]["region_id"]
+    moved = receiver.events[1]["data"]
+    assert (moved["from"], moved["to"], moved["action"], moved["actor"]) == (
+        "submitted",
+        "accepted",
+        "accept",
+        "office-7",
+    )
+    assert receiver.events[2]["data"]["internal"] is True
+    assert len({e["id"] for e in receiver.events}) == 3
+    assert await relay.run_once() == 0  # delivered once, not again
+
+
+async def test_a_refused_change_announces_nothing(
+    client: httpx.AsyncClient, people: People, relay: Relay, receiver: Receiver
+) -> None:
+    mac = await file(client, people.county_user(), "mac")
+    await relay.run_once()
+    receiver.events.clear()
+    assert_problem(await act(client, people.office_admin(), mac, "complete"), 409)
+    reply = await client.post(
+        "/api/v1/requests", json=body_for("mac", category="x"), headers=auth(people.county_user())
+    )
+    assert_problem(reply, 422)
+    assert await relay.run_once() == 0 and receiver.events == []
