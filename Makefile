@@ -53,8 +53,8 @@ format: install  ## apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: seed  ## requests/s directly on the directory and through the gateway, and their ratio
-	$(PY) tools/bench.py
+bench: seed  ## gateway vs direct ratio; filing and listing requests, SQLite and PostgreSQL
+	$(PY) -m tools.bench
 
 clean:  ## remove .venv and .data (databases, keys, logs)
 	rm -rf $(VENV) .data

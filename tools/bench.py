@@ -1,6 +1,7 @@
 """`make bench`: requests/s for GET /api/v1/counties/{fips} directly on the directory and
 through the gateway, measured in one run, alternating, and their ratio. Ratios, not absolute
-figures, are what to compare across machines.
+figures, are what to compare across machines. Then the requests service: filing a MAC and
+listing 50 requests, on SQLite and PostgreSQL (tools/bench_requests.py).
 
 Load comes from wrk when it is installed (installed with apt when run as root), else from a
 Python aiohttp load generator. BENCH_SECONDS (default 10) and BENCH_CONNECTIONS (32) tune it."""
@@ -20,6 +21,7 @@ import aiohttp
 import httpx
 
 from services.common.serve import free_port, stop_all, wait_until_healthy
+from tools import bench_requests
 
 ROOT = Path(__file__).resolve().parents[1]
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
@@ -96,6 +98,14 @@ def start(name: str, port: int, env: dict[str, str], logs: Path) -> subprocess.P
     )
 
 
+def sign_in(gateway: str, username: str) -> str:
+    reply = httpx.post(
+        gateway + "/auth/token",
+        data={"grant_type": "password", "username": username, "password": "cwshub-demo"},
+    )
+    return str(reply.json()["access_token"])
+
+
 def main() -> int:
     binary = wrk()
     work = Path(tempfile.mkdtemp(prefix="cwshub-bench-"))
@@ -115,7 +125,8 @@ def main() -> int:
         check=True,
         capture_output=True,
     )
-    gateway_port, directory_port = free_port(), free_port()
+    gateway_port, directory_port, requests_port = free_port(), free_port(), free_port()
+    requests = f"http://127.0.0.1:{requests_port}"
     gateway, directory = f"http://127.0.0.1:{gateway_port}", f"http://127.0.0.1:{directory_port}"
     processes = [
         start(
@@ -123,7 +134,7 @@ def main() -> int:
             gateway_port,
             {
                 "GATEWAY_PRIVATE_KEY_FILE": str(work / "key.pem"),
-                "GATEWAY_SERVICES": json.dumps({"directory": directory}),
+                "GATEWAY_SERVICES": json.dumps({"directory": directory, "requests": requests}),
             },
             work,
         ),
@@ -138,14 +149,7 @@ def main() -> int:
         for url, process in zip((gateway, directory), processes, strict=True):
             if not wait_until_healthy(url, process):
                 raise SystemExit(f"bench: {url} did not start; logs in {work}")
-        token = httpx.post(
-            gateway + "/auth/token",
-            data={
-                "grant_type": "password",
-                "username": "sacramento.worker",
-                "password": "cwshub-demo",
-            },
-        ).json()["access_token"]
+        token = sign_in(gateway, "sacramento.worker")
         tool = f"wrk, {CONNECTIONS} connections" if binary else f"python aiohttp, {CONNECTIONS}"
         print(f"bench: GET {PATH}, {SECONDS}s per run, load from {tool}", flush=True)
         load(directory + PATH, token, 2, binary)  # warm both paths
@@ -162,6 +166,32 @@ def main() -> int:
             each = ", ".join(f"{x:.0f}" for x in runs)
             print(f"  {label:<27} {value:8.0f} requests/s  ({each})")
         print(f"  ratio gateway / direct      {g / d:8.2f}   (goal >= 0.60)")
+        office = sign_in(gateway, "office.admin")
+        bench_databases = [("SQLite", f"sqlite+aiosqlite:///{work / 'requests.db'}", None)]
+        postgres = bench_requests.postgres_database()
+        if postgres:
+            bench_databases.append(("PostgreSQL", *postgres))
+        for backend, url, drop in bench_databases:
+            try:
+                bench_requests.prepare(url)
+                service = start(
+                    "requests",
+                    requests_port,
+                    {
+                        "REQUESTS_DATABASE_URL": url,
+                        "REQUESTS_JWKS_URL": gateway + "/.well-known/jwks.json",
+                        "REQUESTS_DIRECTORY_URL": directory,
+                    },
+                    work,
+                )
+                processes.append(service)
+                if not wait_until_healthy(requests, service):
+                    raise SystemExit(f"bench: requests did not start; logs in {work}")
+                bench_requests.measure(backend, gateway, token, office)
+                stop_all([service])
+            finally:
+                if drop:
+                    drop()
     finally:
         stop_all(processes)
         shutil.rmtree(work, ignore_errors=True)

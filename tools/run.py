@@ -25,6 +25,7 @@ cwshub is running.
   API (gateway)   http://127.0.0.1:{DEFAULT_PORTS["gateway"]}/api/v1/...
   Docs            http://127.0.0.1:{DEFAULT_PORTS["gateway"]}/docs
   Directory       http://127.0.0.1:{DEFAULT_PORTS["directory"]}  (direct, for debugging)
+  Requests        http://127.0.0.1:{DEFAULT_PORTS["requests"]}  (direct, for debugging)
   Logs            {LOGS}/<name>.log
 
 Demo logins (password {DEMO_PASSWORD}):

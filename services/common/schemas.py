@@ -22,6 +22,10 @@ class Problem(BaseModel):
     instance: str
     request_id: str | None
     errors: list[FieldProblem] | None = None
+    state: str | None = Field(default=None, description="invalid-transition: the current state")
+    allowed_actions: list[str] | None = Field(
+        default=None, description="invalid-transition: the actions possible in that state"
+    )
 
 
 _DESCRIPTIONS = {
