@@ -142,8 +142,17 @@ def report(label: str, latencies: list[float], rate: float) -> None:
 
 
 def measure(backend: str, gateway: str, worker: str, office: str) -> None:
+    """Latencies beside a baseline measured in the same run (one county read from the
+    directory, the cheapest authenticated call there is), since this machine's speed varies."""
     print(f"bench: requests on {backend}, {EXISTING:,} filed before, through the gateway")
+    county = asyncio.run(_measure("GET", gateway + "/api/v1/counties/06067", worker, None, 200))
+    report("baseline: read a county", *county)
     create = asyncio.run(_measure("POST", gateway + "/api/v1/requests", worker, MAC, 201))
     report("file a MAC (POST /api/v1/requests)", *create)
     listing = asyncio.run(_measure("GET", gateway + "/api/v1/requests?limit=50", office, None, 200))
     report("list 50 (GET /api/v1/requests)", *listing)
+    base = statistics.median(county[0])
+    print(
+        f"  p50 / baseline p50: file {statistics.median(create[0]) / base:.1f}x, "
+        f"list {statistics.median(listing[0]) / base:.1f}x"
+    )

@@ -5,7 +5,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -100,16 +100,11 @@ async def next_number(session: AsyncSession, *, type: str, year: int) -> str:
     lock orders concurrent filings, and a rolled-back filing gives its number back."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    await session.execute(
-        insert(RequestNumber)
-        .values(type=type, year=year, last=0)
-        .on_conflict_do_nothing(index_elements=["type", "year"])
-    )
+    first = insert(RequestNumber).values(type=type, year=year, last=1)
     last = await session.scalar(
-        update(RequestNumber)
-        .where(RequestNumber.type == type, RequestNumber.year == year)
-        .values(last=RequestNumber.last + 1)
-        .returning(RequestNumber.last)
+        first.on_conflict_do_update(
+            index_elements=["type", "year"], set_={"last": RequestNumber.last + 1}
+        ).returning(RequestNumber.last)
     )
     return f"{type.upper()}-{year}-{last:06d}"
 
