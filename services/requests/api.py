@@ -69,7 +69,7 @@ async def file_request(
     request: Request,
     response: Response,
 ) -> RequestRead:
-    details = body.details.model_dump()
+    details = body.details.model_dump(exclude_none=True)
     filing.check_may_file(principal, type=body.type, county=body.county, details=details)
     county = await directory.county(body.county, token=token)
     filed = await filing.file_request(
