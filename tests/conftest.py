@@ -13,15 +13,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from gateway.keys import SigningKey, generate_private_pem, load_signing_key
 from gateway.tokens import access_token, sign
 from services.common import migrations
+from services.common.db import execute_autocommit
 from services.directory.app import create_app as create_directory_app
 from services.directory.settings import Settings as DirectorySettings
 
@@ -55,13 +55,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         )
 
 
-async def _admin(statement: str) -> None:
-    engine = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text(statement))
-    finally:
-        await engine.dispose()
+def _admin(statement: str) -> Any:
+    return execute_autocommit(POSTGRES_URL, statement)
 
 
 class Databases:
@@ -191,6 +186,11 @@ def raw_claims() -> Callable[..., dict[str, Any]]:
         return {k: v for k, v in base.items() if v is not None}
 
     return claims
+
+
+def in_process(app: Any, name: str) -> httpx.AsyncClient:
+    """An HTTP client that calls `app` in this process (http://<name>)."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{name}")
 
 
 def auth(token: str) -> dict[str, str]:

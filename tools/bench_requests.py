@@ -12,12 +12,11 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.common import migrations
-from services.common.db import create_engine
+from services.common.db import create_engine, execute_autocommit
 from services.directory.seed_data import counties, region_id
 from services.requests.models import Request, RequestNumber
 
@@ -36,13 +35,8 @@ MAC = {
 }
 
 
-async def _admin(statement: str) -> None:
-    engine = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text(statement))
-    finally:
-        await engine.dispose()
+def _admin(statement: str) -> Any:
+    return execute_autocommit(POSTGRES_URL, statement)
 
 
 def postgres_database() -> tuple[str, Callable[[], None]] | None:

@@ -89,6 +89,16 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+async def execute_autocommit(url: str, statement: str) -> None:
+    """One statement outside a transaction (CREATE DATABASE, DROP DATABASE), then disconnect."""
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
 async def ping(engine: AsyncEngine) -> None:
     """Raise if the database cannot answer."""
     async with engine.connect() as connection:

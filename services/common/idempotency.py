@@ -2,7 +2,7 @@
 body, Location, ETag) for 24 hours; the same key with another body is refused (422); keys are
 scoped to the principal; a request still running with that key answers 409.
 
-The table lives in each service's database (its migrations create it with create_table()).
+The table lives in each service's database (its migrations call create_table(op)).
 Server errors are not kept, so a retry after one runs again."""
 
 import datetime as dt
@@ -46,13 +46,19 @@ record = Table(
 )
 
 
-def table_for_migration() -> tuple[str, list[Any]]:
-    """(name, columns and constraints) for a service's migration: op.create_table(name, *items),
-    then an index on created_at."""
-    return record.name, [
+def create_table(op: Any) -> None:
+    """For a service's migration (`op` is alembic's): the table and its index on created_at."""
+    op.create_table(
+        record.name,
         *(column._copy() for column in record.columns),
         PrimaryKeyConstraint("principal_sub", "key", name="pk_idempotency_record"),
-    ]
+    )
+    op.create_index("ix_idempotency_record_created_at", record.name, ["created_at"])
+
+
+def drop_table(op: Any) -> None:
+    op.drop_index("ix_idempotency_record_created_at", record.name)
+    op.drop_table(record.name)
 
 
 def fingerprint(method: str, path: str, body: bytes) -> str:

@@ -4,7 +4,7 @@ exponential backoff, until all accept: at least once, so receivers drop duplicat
 
 On PostgreSQL the relay claims rows with FOR UPDATE SKIP LOCKED and keeps them locked while it
 sends, so replicas side by side never send the same row twice. Each service's migrations
-create the table (table_for_migration())."""
+create the table (create_table(op))."""
 
 import asyncio
 import contextlib
@@ -49,10 +49,15 @@ event = Table(
 )
 
 
-def table_for_migration() -> tuple[str, list[Any]]:
-    """(name, columns) for op.create_table(name, *columns); then index (delivered_at,
-    next_attempt_at) as ix_outbox_event_due."""
-    return event.name, [column._copy() for column in event.columns]
+def create_table(op: Any) -> None:
+    """For a service's migration (`op` is alembic's): the table and its index of due rows."""
+    op.create_table(event.name, *(column._copy() for column in event.columns))
+    op.create_index("ix_outbox_event_due", event.name, ["delivered_at", "next_attempt_at"])
+
+
+def drop_table(op: Any) -> None:
+    op.drop_index("ix_outbox_event_due", event.name)
+    op.drop_table(event.name)
 
 
 async def add(

@@ -6,7 +6,6 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common import outbox
 from services.common.auth import Principal
 from services.common.errors import Conflict, Forbidden
 from services.common.etag import etag, require_match
@@ -31,17 +30,13 @@ async def add_comment(
     )
     session.add(comment)
     await session.flush()
-    await outbox.add(
+    await lifecycle.announce(
         session,
-        source="/requests",
-        type="request.commented",
-        subject=str(request.id),
-        data={
-            **lifecycle.event_data(request),
-            "comment_id": str(comment.id),
-            "author": principal.sub,
-            "internal": internal,
-        },
+        request,
+        "commented",
+        comment_id=str(comment.id),
+        author=principal.sub,
+        internal=internal,
     )
     return comment
 

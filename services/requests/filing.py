@@ -9,7 +9,6 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common import outbox
 from services.common.auth import Principal
 from services.common.errors import Conflict, FieldError, Forbidden, InvalidInput
 from services.requests import lifecycle
@@ -149,11 +148,5 @@ async def file_request(
     await lifecycle.record(
         session, request, actor=principal, action="filed", to_state=request.state
     )
-    await outbox.add(
-        session,
-        source="/requests",
-        type="request.created",
-        subject=str(request.id),
-        data=lifecycle.event_data(request),
-    )
+    await lifecycle.announce(session, request, "created")
     return request

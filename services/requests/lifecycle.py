@@ -215,19 +215,27 @@ async def record(
     )
 
 
-def event_data(request: Request) -> dict[str, Any]:
-    """What every request.* event carries: enough to tell the SPOC and the SSC."""
-    return {
-        "id": str(request.id),
-        "number": request.number,
-        "type": request.type,
-        "county": request.county_fips,
-        "region_id": str(request.region_id),
-        "title": request.title,
-        "state": request.state,
-        "submitter": request.submitter_sub,
-        "assignee": request.assignee_sub,
-    }
+async def announce(session: AsyncSession, request: Request, event: str, **extra: Any) -> None:
+    """Write request.<event> to the outbox in the change's transaction, carrying what the
+    SPOC and the county's SSC are told (notifications subscribes)."""
+    await outbox.add(
+        session,
+        source="/requests",
+        type=f"request.{event}",
+        subject=str(request.id),
+        data={
+            "id": str(request.id),
+            "number": request.number,
+            "type": request.type,
+            "county": request.county_fips,
+            "region_id": str(request.region_id),
+            "title": request.title,
+            "state": request.state,
+            "submitter": request.submitter_sub,
+            "assignee": request.assignee_sub,
+            **extra,
+        },
+    )
 
 
 async def move(
@@ -266,19 +274,14 @@ async def move(
         to_state=step.target,
         comment=comment,
     )
-    await outbox.add(
+    await announce(
         session,
-        source="/requests",
-        type="request.transitioned",
-        subject=str(request.id),
-        data={
-            **event_data(request),
-            "action": step.action,
-            "from": before,
-            "to": step.target,
-            "actor": actor.sub,
-            "comment": comment,
-        },
+        request,
+        "transitioned",
+        action=step.action,
+        actor=actor.sub,
+        comment=comment,
+        **{"from": before, "to": step.target},
     )
     return request
 

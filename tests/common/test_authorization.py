@@ -13,7 +13,7 @@ from services.common.app import build_app
 from services.common.auth import Principal
 from services.common.deps import PrincipalDep, require_perm, require_role
 from services.common.settings import ServiceSettings
-from tests.conftest import Mint, assert_problem, auth
+from tests.conftest import Mint, assert_problem, auth, in_process
 
 pytestmark = pytest.mark.asyncio
 router = APIRouter()
@@ -33,8 +33,7 @@ async def ddr_tool(principal: Principal = Depends(require_perm("ddr"))) -> dict[
 async def client(key_files: dict[str, Path]) -> AsyncIterator[httpx.AsyncClient]:
     settings = ServiceSettings(env="test", public_key_file=key_files["public"])
     app = build_app(name="kit", title="kit", description="", settings=settings, routers=[router])
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://kit") as c:
+    async with in_process(app, "kit") as c:
         yield c
 
 

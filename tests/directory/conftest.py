@@ -5,11 +5,12 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tests.conftest import in_process
+
 
 @pytest.fixture
 async def client(directory_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=directory_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://directory") as c:
+    async with in_process(directory_app, "directory") as c:
         yield c
 
 

@@ -14,7 +14,7 @@ from services.common import migrations
 from services.directory.seed_data import region_id
 from services.requests.app import create_app
 from services.requests.settings import Settings
-from tests.conftest import Databases, Mint, auth, in_thread
+from tests.conftest import Databases, Mint, auth, in_process, in_thread
 
 SACRAMENTO, FRESNO, ALAMEDA = "06067", "06019", "06001"  # Mountain Valley, Central Valley, Bay Area
 ALL_PERMS = ["mac", "vpn", "relocation", "ddr", "scr", "sbc"]
@@ -51,8 +51,7 @@ def _real_time(clock: Clock) -> None:
 async def requests_app(
     requests_db: str, key_files: dict[str, Path], directory_app: FastAPI, clock: Clock
 ) -> AsyncIterator[FastAPI]:
-    transport = httpx.ASGITransport(app=directory_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://directory") as directory:
+    async with in_process(directory_app, "directory") as directory:
         app = create_app(
             Settings(env="test", database_url=requests_db, public_key_file=key_files["public"]),
             directory_client=directory,
@@ -64,15 +63,13 @@ async def requests_app(
 
 @pytest.fixture
 async def client(requests_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=requests_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://requests") as c:
+    async with in_process(requests_app, "requests") as c:
         yield c
 
 
 @pytest.fixture
 async def directory(directory_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=directory_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://directory") as c:
+    async with in_process(directory_app, "directory") as c:
         yield c
 
 
@@ -178,7 +175,6 @@ async def dedicated_sacramento(
     directory_app: FastAPI, requests_app: FastAPI, people: People
 ) -> None:
     """Sacramento recorded as dedicated, once: relocations are filed for it."""
-    transport = httpx.ASGITransport(app=directory_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://directory") as directory:
+    async with in_process(directory_app, "directory") as directory:
         await set_configuration(directory, people, SACRAMENTO, "dedicated")
     requests_app.state.directory.forget()

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from services.common.idempotency import table_for_migration
+from services.common import idempotency
 
 revision: str = "0008"
 down_revision: str | None = "0007"
@@ -18,11 +18,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    name, items = table_for_migration()
-    op.create_table(name, *items)
-    op.create_index("ix_idempotency_record_created_at", name, ["created_at"])
+    idempotency.create_table(op)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_idempotency_record_created_at", "idempotency_record")
-    op.drop_table("idempotency_record")
+    idempotency.drop_table(op)

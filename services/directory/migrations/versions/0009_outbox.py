@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from services.common.outbox import table_for_migration
+from services.common import outbox
 
 revision: str = "0009"
 down_revision: str | None = "0008"
@@ -18,11 +18,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    name, columns = table_for_migration()
-    op.create_table(name, *columns)
-    op.create_index("ix_outbox_event_due", name, ["delivered_at", "next_attempt_at"])
+    outbox.create_table(op)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_outbox_event_due", "outbox_event")
-    op.drop_table("outbox_event")
+    outbox.drop_table(op)

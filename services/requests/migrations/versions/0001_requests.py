@@ -109,19 +109,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("type", "year", name="pk_request_number"),
     )
 
-    name, items = idempotency.table_for_migration()
-    op.create_table(name, *items)
-    op.create_index("ix_idempotency_record_created_at", name, ["created_at"])
-    name, columns = outbox.table_for_migration()
-    op.create_table(name, *columns)
-    op.create_index("ix_outbox_event_due", name, ["delivered_at", "next_attempt_at"])
+    idempotency.create_table(op)
+    outbox.create_table(op)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_outbox_event_due", "outbox_event")
-    op.drop_table("outbox_event")
-    op.drop_index("ix_idempotency_record_created_at", "idempotency_record")
-    op.drop_table("idempotency_record")
+    outbox.drop_table(op)
+    idempotency.drop_table(op)
     op.drop_table("request_number")
     op.drop_table("scr_vote")
     op.drop_index("ix_request_comment_request", "request_comment")
