@@ -71,7 +71,9 @@ async def file_request(
 ) -> RequestRead:
     details = body.details.model_dump(exclude_none=True)
     filing.check_may_file(principal, type=body.type, county=body.county, details=details)
-    county = await directory.county(body.county, token=token)
+    county, fresh = await directory.lookup(body.county, token=token)
+    if fresh:
+        await filing.follow_region(session, county)
     filed = await filing.file_request(
         session,
         principal=principal,

@@ -54,9 +54,13 @@ class Directory:
 
     async def county(self, fips: str, *, token: str) -> CountyFacts:
         """The county's facts, or 422 naming `county` when the directory knows no such county."""
+        return (await self.lookup(fips, token=token))[0]
+
+    async def lookup(self, fips: str, *, token: str) -> tuple[CountyFacts, bool]:
+        """The county's facts, and whether they were just read from the directory."""
         cached = self._counties.get(fips)
         if cached and self._fresh(cached[0]):
-            return cached[1]
+            return cached[1], False
         reply = await self._get(f"/api/v1/counties/{fips}", token)
         if reply.status_code in (404, 422):
             raise InvalidInput(
@@ -72,7 +76,7 @@ class Directory:
             cws_configuration=body.get("cws_configuration"),
         )
         self._counties[fips] = (self.clock(), facts)
-        return facts
+        return facts, True
 
     async def regions(self, *, token: str) -> list[RegionFacts]:
         if self._regions and self._fresh(self._regions[0]):

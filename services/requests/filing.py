@@ -5,7 +5,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -150,3 +150,15 @@ async def file_request(
     )
     await lifecycle.announce(session, request, "created")
     return request
+
+
+async def follow_region(session: AsyncSession, county: CountyFacts) -> None:
+    """A county the office moved to another region takes its requests along, so the new
+    region's SSC works them. Run when the directory's answer is read afresh (once a minute
+    per county at most), it changes nothing unless the county moved."""
+    await session.execute(
+        update(Request)
+        .where(Request.county_fips == county.fips, Request.region_id != county.region_id)
+        .values(region_id=county.region_id)
+        .execution_options(synchronize_session=False)
+    )
