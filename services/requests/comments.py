@@ -75,7 +75,7 @@ async def update_request(
         if old == value:
             continue
         setattr(request, columns[field], value)
-        await lifecycle.record(
+        lifecycle.record(
             session,
             request,
             actor=principal,

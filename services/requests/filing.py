@@ -145,9 +145,7 @@ async def file_request(
     )
     session.add(request)
     await session.flush()
-    await lifecycle.record(
-        session, request, actor=principal, action="filed", to_state=request.state
-    )
+    lifecycle.record(session, request, actor=principal, action="filed", to_state=request.state)
     await lifecycle.announce(session, request, "created")
     return request
 

@@ -185,7 +185,7 @@ def _step(request: Request, action: str) -> Transition:
     )
 
 
-async def record(
+def record(
     session: AsyncSession,
     request: Request,
     *,
@@ -265,7 +265,7 @@ async def move(
     if step.target in TERMINAL:
         request.open_ticket = None
     await session.flush()
-    await record(
+    record(
         session,
         request,
         actor=actor,

@@ -110,7 +110,7 @@ async def record_vote(
         )
     )
     await session.flush()
-    await lifecycle.record(
+    lifecycle.record(
         session,
         request,
         actor=principal,
