@@ -204,3 +204,37 @@ class TestHumanNumbers:
         numbers = await asyncio.gather(*map(one, range(50)))
         counts = sorted(int(n.rsplit("-", 1)[1]) for n in numbers)
         assert counts == list(range(counts[0], counts[0] + 50))
+
+
+class TestDirectoryAnswers:
+    async def test_an_unreachable_directory_is_503_and_nothing_is_filed(
+        self, requests_app: FastAPI, client: httpx.AsyncClient, people: People
+    ) -> None:
+        from services.common.serve import free_port
+        from services.requests.directory import Directory
+
+        kept = requests_app.state.directory
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{free_port()}") as closed:
+            requests_app.state.directory = Directory(closed, ttl=60)
+            try:
+                token = people.county_user(sub="unreachable-directory")
+                reply = await client.post(
+                    "/api/v1/requests", json=body_for("mac"), headers=auth(token)
+                )
+                assert "directory" in assert_problem(reply, 503)["detail"]
+            finally:
+                requests_app.state.directory = kept
+        mine = await client.get(
+            "/api/v1/requests?submitter=unreachable-directory", headers=auth(token)
+        )
+        assert mine.json()["items"] == []
+
+    async def test_a_read_answers_304_when_unchanged(
+        self, client: httpx.AsyncClient, people: People
+    ) -> None:
+        token = people.county_user()
+        mac = await file(client, token, "mac")
+        url = f"/api/v1/requests/{mac['id']}"
+        tag = (await client.get(url, headers=auth(token))).headers["etag"]
+        again = await client.get(url, headers={**auth(token), "If-None-Match": tag})
+        assert again.status_code == 304 and again.headers["etag"] == tag
