@@ -69,20 +69,17 @@ async def file_request(
     request: Request,
     response: Response,
 ) -> RequestRead:
-    details = body.details.model_dump(exclude_none=True)
-    filing.check_may_file(principal, type=body.type, county=body.county, details=details)
-    county, fresh = await directory.lookup(body.county, token=token)
-    if fresh:
-        await filing.follow_region(session, county)
     filed = await filing.file_request(
         session,
         principal=principal,
         type=body.type,
-        county=county,
+        county=body.county,
         title=body.title,
         description=body.description,
-        details=details,
+        details=body.details.model_dump(exclude_none=True),
         now=now,
+        directory=directory,
+        token=token,
     )
     response.headers["Location"] = f"{request.url.path}/{filed.id}"
     return _read(filed, response)

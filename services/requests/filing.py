@@ -13,7 +13,7 @@ from services.common.auth import Principal
 from services.common.errors import Conflict, FieldError, Forbidden, InvalidInput
 from services.requests import lifecycle
 from services.requests.business_hours import IBM_HELP_DESK, is_business_hours
-from services.requests.directory import CountyFacts
+from services.requests.directory import CountyFacts, Directory
 from services.requests.models import Request, RequestNumber
 
 VPN_PREREQUISITES = ("broadband_provider", "vpn_client", "firewall")
@@ -113,15 +113,21 @@ async def file_request(
     *,
     principal: Principal,
     type: str,
-    county: CountyFacts,
+    county: str,
     title: str,
     description: str,
     details: dict[str, Any],
     now: dt.datetime,
+    directory: Directory,
+    token: str,
 ) -> Request:
-    """File a request: check who files and the type's rules, number it, record and announce."""
-    check_may_file(principal, type=type, county=county.fips, details=details)
-    check_rules(type=type, details=details, county=county, now=now)
+    """File a request: check who files (before asking the directory anything), the county's
+    facts and the type's rules; number it, record and announce it."""
+    check_may_file(principal, type=type, county=county, details=details)
+    facts, fresh = await directory.lookup(county, token=token)
+    if fresh:
+        await follow_region(session, facts)
+    check_rules(type=type, details=details, county=facts, now=now)
     ticket = details.get("help_desk_ticket") if type == "ddr" else None
     if ticket:
         await check_ticket_free(session, ticket)
@@ -130,8 +136,8 @@ async def file_request(
         id=uuid.uuid4(),
         number=number,
         type=type,
-        county_fips=county.fips,
-        region_id=county.region_id,
+        county_fips=facts.fips,
+        region_id=facts.region_id,
         title=title,
         description=description,
         details=details,
