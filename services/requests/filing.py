@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.auth import Principal
 from services.common.errors import Conflict, FieldError, Forbidden, InvalidInput
 from services.requests import lifecycle
-from services.requests.business_hours import IBM_HELP_DESK, is_business_hours
+from services.requests.business_hours import IBM_HELP_DESK, PACIFIC, is_business_hours
 from services.requests.directory import CountyFacts, Directory
 from services.requests.models import Request, RequestNumber
 
@@ -95,8 +95,9 @@ async def check_ticket_free(session: AsyncSession, ticket: str) -> None:
 
 
 async def next_number(session: AsyncSession, *, type: str, year: int) -> str:
-    """The next number of its type and year, taken inside the filing's transaction: the row
-    lock orders concurrent filings, and a rolled-back filing gives its number back."""
+    """The next number of its type and year (the office's year, in Pacific time), taken
+    inside the filing's transaction: the row lock orders concurrent filings, and a
+    rolled-back filing gives its number back."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     first = insert(RequestNumber).values(type=type, year=year, last=1)
@@ -131,7 +132,7 @@ async def file_request(
     ticket = details.get("help_desk_ticket") if type == "ddr" else None
     if ticket:
         await check_ticket_free(session, ticket)
-    number = await next_number(session, type=type, year=now.astimezone(dt.UTC).year)
+    number = await next_number(session, type=type, year=now.astimezone(PACIFIC).year)
     request = Request(
         id=uuid.uuid4(),
         number=number,

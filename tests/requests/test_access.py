@@ -128,6 +128,17 @@ class TestRolesOnSteps:
         colleague = people.county_user(perms=["ddr"])  # same county, no MAC tool
         assert_problem(await act(client, colleague, sacramento_mac, "withdraw"), 403)
 
+    async def test_a_colleague_without_the_permission_cannot_edit(
+        self, client: httpx.AsyncClient, people: People, sacramento_mac: dict[str, Any]
+    ) -> None:
+        colleague = people.county_user(perms=["ddr"])
+        reply = await client.patch(
+            f"/api/v1/requests/{sacramento_mac['id']}",
+            json={"title": "not mine to edit"},
+            headers={**auth(colleague), "If-Match": '"1"'},
+        )
+        assert_problem(reply, 403)
+
     async def test_the_help_desk_may_withdraw_the_ddr_it_filed(
         self, client: httpx.AsyncClient, people: People
     ) -> None:

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from services.requests.business_hours import PACIFIC
 from tests.conftest import BACKEND, assert_problem, auth
 from tests.requests.conftest import (
     ALAMEDA,
@@ -190,7 +191,7 @@ class TestHumanNumbers:
         scr = await file(client, token, "scr")
         counts = [int(m["number"].rsplit("-", 1)[1]) for m in macs]
         assert counts == list(range(counts[0], counts[0] + 3))
-        assert scr["number"].startswith(f"SCR-{dt.datetime.now(dt.UTC).year}-")
+        assert scr["number"].startswith(f"SCR-{dt.datetime.now(PACIFIC).year}-")
 
     @pytest.mark.skipif(BACKEND != "postgresql", reason="concurrent writers: PostgreSQL")
     async def test_fifty_concurrent_filings_get_fifty_consecutive_numbers(
@@ -238,3 +239,14 @@ class TestDirectoryAnswers:
         tag = (await client.get(url, headers=auth(token))).headers["etag"]
         again = await client.get(url, headers={**auth(token), "If-None-Match": tag})
         assert again.status_code == 304 and again.headers["etag"] == tag
+
+
+async def test_numbers_follow_the_office_s_year(
+    client: httpx.AsyncClient, people: People, clock: Any
+) -> None:
+    """New Year's Eve at 8 pm in Sacramento is already January 1 in UTC."""
+    clock.at = dt.datetime(2041, 1, 1, 4, 0, tzinfo=dt.UTC)
+    eve = await file(client, people.county_user(), "scr")
+    clock.at = dt.datetime(2041, 1, 1, 8, 0, tzinfo=dt.UTC)
+    new_year = await file(client, people.county_user(), "scr")
+    assert (eve["number"], new_year["number"]) == ("SCR-2040-000001", "SCR-2041-000001")
