@@ -86,12 +86,17 @@ def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
     dbs.drop_all()
 
 
+def migrated(databases: Databases, service: str, name: str | None = None) -> str:
+    """A new database of the service's, migrated to head."""
+    url = databases.new(name or service)
+    in_thread(migrations.upgrade, service, url)
+    return url
+
+
 @pytest.fixture(scope="session")
 def directory_db(databases: Databases) -> str:
     """A directory database migrated to head (regions and counties seeded by migration)."""
-    url = databases.new("directory")
-    in_thread(migrations.upgrade, "directory", url)
-    return url
+    return migrated(databases, "directory")
 
 
 @pytest.fixture(scope="session")

@@ -14,11 +14,10 @@ import httpx
 import pytest
 
 from gateway.settings import Settings as GatewaySettings
-from services.common import migrations
 from services.common.db import create_engine, create_sessionmaker
 from services.common.serve import free_port, stop_all, wait_until_healthy
 from services.directory.seed import seed_demo
-from tests.conftest import Databases, in_thread
+from tests.conftest import Databases, in_thread, migrated
 from tests.factories import make_account
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,8 +67,7 @@ def stack(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
     in_thread(asyncio.run, _seed(directory_db))
-    requests_db = databases.new("requests_e2e")
-    in_thread(migrations.upgrade, "requests", requests_db)
+    requests_db = migrated(databases, "requests", "requests_e2e")
     logs_dir = tmp_path_factory.mktemp("logs")
     ports = {name: free_port() for name in ("gateway", "directory", "requests", "echo", "down")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}

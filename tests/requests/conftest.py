@@ -10,11 +10,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.common import migrations
 from services.directory.seed_data import region_id
 from services.requests.app import create_app
 from services.requests.settings import Settings
-from tests.conftest import Databases, Mint, auth, in_process, in_thread
+from tests.conftest import Databases, Mint, auth, in_process, migrated
 
 SACRAMENTO, FRESNO, ALAMEDA = "06067", "06019", "06001"  # Mountain Valley, Central Valley, Bay Area
 ALL_PERMS = ["mac", "vpn", "relocation", "ddr", "scr", "sbc"]
@@ -32,9 +31,7 @@ class Clock:
 
 @pytest.fixture(scope="session")
 def requests_db(databases: Databases) -> str:
-    url = databases.new("requests")
-    in_thread(migrations.upgrade, "requests", url)
-    return url
+    return migrated(databases, "requests")
 
 
 @pytest.fixture(scope="session")
@@ -156,15 +153,16 @@ async def act(
     )
 
 
-async def set_configuration(
-    directory: httpx.AsyncClient, people: People, fips: str, configuration: str | None
+async def change_county(
+    directory: httpx.AsyncClient, people: People, fips: str, **changes: Any
 ) -> None:
-    """The office records how a county runs CWS/CMS, in the directory, as it would."""
+    """The office edits a county in the directory, as it would (its configuration, its
+    region)."""
     token = people.office_admin()
     current = await directory.get(f"/api/v1/counties/{fips}", headers=auth(token))
     reply = await directory.patch(
         f"/api/v1/counties/{fips}",
-        json={"cws_configuration": configuration},
+        json=changes,
         headers={**auth(token), "If-Match": current.headers["etag"]},
     )
     assert reply.status_code == 200, reply.text
@@ -176,5 +174,5 @@ async def dedicated_sacramento(
 ) -> None:
     """Sacramento recorded as dedicated, once: relocations are filed for it."""
     async with in_process(directory_app, "directory") as directory:
-        await set_configuration(directory, people, SACRAMENTO, "dedicated")
+        await change_county(directory, people, SACRAMENTO, cws_configuration="dedicated")
     requests_app.state.directory.forget()

@@ -10,7 +10,7 @@ from fastapi.routing import APIRoute
 
 from services.requests.api import router
 from tests.conftest import Mint, assert_problem, auth
-from tests.requests.conftest import FRESNO, SACRAMENTO, People, act, file
+from tests.requests.conftest import FRESNO, SACRAMENTO, People, act, change_county, file
 
 ROUTES = [
     (method, route.path)
@@ -162,13 +162,7 @@ async def test_a_county_moved_to_another_region_takes_its_requests_along(
     assert (await client.get(url, headers=auth(before_ssc))).status_code == 200
 
     async def move_to(region: str) -> None:
-        current = await directory.get(f"/api/v1/counties/{alpine}", headers=auth(office))
-        reply = await directory.patch(
-            f"/api/v1/counties/{alpine}",
-            json={"region": region},
-            headers={**auth(office), "If-Match": current.headers["etag"]},
-        )
-        assert reply.status_code == 200, reply.text
+        await change_county(directory, people, alpine, region=region)
         requests_app.state.directory.forget()  # as if the minute of caching had passed
 
     await move_to("southern")

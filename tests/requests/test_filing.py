@@ -18,8 +18,8 @@ from tests.requests.conftest import (
     People,
     act,
     body_for,
+    change_county,
     file,
-    set_configuration,
 )
 
 NUMBER = re.compile(r"^(MAC|RELOCATION|DDR|SCR|SBC)-\d{4}-\d{6}$")
@@ -116,7 +116,7 @@ class TestGuideRules:
         requests_app: FastAPI,
         people: People,
     ) -> None:
-        await set_configuration(directory, people, FRESNO, "co_existent")
+        await change_county(directory, people, FRESNO, cws_configuration="co_existent")
         requests_app.state.directory.forget()
         token = people.county_user(county=FRESNO)
         reply = await client.post(
@@ -126,7 +126,7 @@ class TestGuideRules:
         assert "dedicated counties only" in body["detail"] and "co_existent" in body["detail"]
         assert [e["field"] for e in body["errors"]] == ["county"]
 
-        await set_configuration(directory, people, FRESNO, "dedicated")
+        await change_county(directory, people, FRESNO, cws_configuration="dedicated")
         requests_app.state.directory.forget()
         filed = await file(client, token, "relocation", FRESNO)
         assert filed["details"]["ports_to_activate"] == ["IDF3-SW1 Gi1/0/7"]
