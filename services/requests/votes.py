@@ -14,8 +14,6 @@ from services.requests import lifecycle
 from services.requests.directory import RegionFacts
 from services.requests.models import Request, ScrVote
 
-REGIONS = 6
-
 
 @dataclass(frozen=True)
 class Tally:
@@ -34,7 +32,7 @@ class Tally:
     def outcome(self) -> str:
         if self.approvals >= self.needed:
             return "approved"
-        if self.rejections > REGIONS - self.needed:
+        if self.rejections > len(self.votes) - self.needed:
             return "rejected"
         return "pending"
 
@@ -127,6 +125,7 @@ async def record_vote(
             request,
             lifecycle.tally_step(request, action),
             actor=principal,
-            comment=f"{result.approvals} of {REGIONS} regions approved ({needed} needed).",
+            comment=f"{result.approvals} of {len(result.votes)} regions approved "
+            f"({needed} needed).",
         )
     return result
