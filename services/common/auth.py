@@ -38,6 +38,11 @@ class Principal:
     perms: frozenset[str] = field(default_factory=frozenset)
 
     @property
+    def display_name(self) -> str:
+        """The name to record beside what the caller did: its subject id if the token has none."""
+        return self.name or self.sub
+
+    @property
     def is_office(self) -> bool:
         """Office staff see every county."""
         return bool(self.roles & {"office_admin", "ssc", "service"})

@@ -13,10 +13,6 @@ from services.common.errors import NotFound
 from services.requests.models import Request
 
 
-def is_office(principal: Principal) -> bool:
-    return bool(principal.roles & {"office_admin", "ssc"})
-
-
 def scoped_to(principal: Principal) -> Select[Request]:
     stmt = select(Request)
     if principal.roles & {"office_admin", "service"}:

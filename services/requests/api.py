@@ -35,10 +35,10 @@ from services.requests.schemas import (
 router = APIRouter(prefix="/api/v1/requests", tags=["requests"])
 IF_MATCH = Annotated[str | None, Header(description="The ETag you last read")]
 SORTS = {
-    "created": ("created_at", False),
-    "-created": ("created_at", True),
-    "updated": ("updated_at", False),
-    "-updated": ("updated_at", True),
+    "created": (FiledRequest.created_at, False),
+    "-created": (FiledRequest.created_at, True),
+    "updated": (FiledRequest.updated_at, False),
+    "-updated": (FiledRequest.updated_at, True),
 }
 
 
@@ -134,7 +134,7 @@ async def list_requests(
     rows, next_cursor = await paginate(
         session,
         stmt,
-        order_by=[getattr(FiledRequest, column), FiledRequest.id],
+        order_by=[column, FiledRequest.id],
         limit=page.limit,
         cursor=page.cursor,
         descending=descending,

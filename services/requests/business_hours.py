@@ -2,6 +2,7 @@
 California state holidays (from the `holidays` library's California calendar)."""
 
 import datetime as dt
+import functools
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -11,10 +12,14 @@ OPENS, CLOSES = dt.time(8, 0), dt.time(17, 0)
 IBM_HELP_DESK = "1-800-428-8268"
 
 
+@functools.cache
+def _calendar(year: int) -> holidays.HolidayBase:
+    return holidays.country_holidays("US", subdiv="CA", years=year)
+
+
 def holiday(day: dt.date) -> str | None:
     """The name of the California state holiday on `day`, if it is one."""
-    calendar = holidays.country_holidays("US", subdiv="CA", years=day.year)
-    return calendar.get(day)
+    return _calendar(day.year).get(day)
 
 
 def is_business_hours(moment: dt.datetime) -> bool:

@@ -10,7 +10,6 @@ from services.common.auth import Principal
 from services.common.errors import Conflict, Forbidden
 from services.common.etag import etag, require_match
 from services.requests import lifecycle
-from services.requests.access import is_office
 from services.requests.models import Request, RequestComment
 
 
@@ -18,13 +17,13 @@ async def add_comment(
     session: AsyncSession, *, request: Request, principal: Principal, body: str, internal: bool
 ) -> RequestComment:
     """Anyone who sees a request may comment; only the office writes internal comments."""
-    if internal and not is_office(principal):
+    if internal and not principal.is_office:
         raise Forbidden("Only office staff write internal comments.")
     comment = RequestComment(
         id=uuid.uuid4(),
         request_id=request.id,
         author_sub=principal.sub,
-        author_name=principal.name or principal.sub,
+        author_name=principal.display_name,
         body=body,
         internal=internal,
     )
@@ -44,7 +43,7 @@ async def add_comment(
 def visible_comments(principal: Principal, request: Request) -> Select[RequestComment]:
     """A request's comments; internal ones only for the office."""
     stmt = select(RequestComment).where(RequestComment.request_id == request.id)
-    if not is_office(principal):
+    if not principal.is_office:
         stmt = stmt.where(RequestComment.internal.is_(False))
     return stmt
 

@@ -18,7 +18,6 @@ class CountyFacts:
     fips: str
     name: str
     region_id: uuid.UUID
-    region_code: str
     cws_configuration: str | None
 
 
@@ -46,18 +45,15 @@ class Directory:
             return await self.client.get(path, headers={"Authorization": f"Bearer {token}"})
         except httpx.HTTPError:
             raise ServiceUnavailable(
-                "The directory cannot be reached to check the county; try again shortly."
+                "The directory cannot be reached; try again shortly."
             ) from None
 
     def _fresh(self, fetched_at: float) -> bool:
         return self.clock() - fetched_at < self.ttl
 
-    async def county(self, fips: str, *, token: str) -> CountyFacts:
-        """The county's facts, or 422 naming `county` when the directory knows no such county."""
-        return (await self.lookup(fips, token=token))[0]
-
     async def lookup(self, fips: str, *, token: str) -> tuple[CountyFacts, bool]:
-        """The county's facts, and whether they were just read from the directory."""
+        """The county's facts, and whether they were just read from the directory; 422 naming
+        `county` when the directory knows no such county."""
         cached = self._counties.get(fips)
         if cached and self._fresh(cached[0]):
             return cached[1], False
@@ -72,7 +68,6 @@ class Directory:
             fips=body["fips"],
             name=body["name"],
             region_id=uuid.UUID(body["region"]["id"]),
-            region_code=body["region"]["code"],
             cws_configuration=body.get("cws_configuration"),
         )
         self._counties[fips] = (self.clock(), facts)
@@ -89,11 +84,9 @@ class Directory:
         self._regions = (self.clock(), regions)
         return regions
 
-    def forget(self, fips: str | None = None) -> None:
-        if fips is None:
-            self._counties.clear()
-        else:
-            self._counties.pop(fips, None)
+    def forget(self) -> None:
+        """Drop the cached counties: the next filing reads each afresh."""
+        self._counties.clear()
 
     @staticmethod
     def _json(reply: httpx.Response) -> Any:

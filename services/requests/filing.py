@@ -144,7 +144,7 @@ async def file_request(
         details=details,
         state=lifecycle.INITIAL,
         submitter_sub=principal.sub,
-        submitter_name=principal.name or principal.sub,
+        submitter_name=principal.display_name,
         submitter_kind=principal.kind,
         open_ticket=ticket,
         created_at=now,

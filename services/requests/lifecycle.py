@@ -2,6 +2,7 @@
 (from state, action, to state, who may, guard). Nothing else decides what a request may do
 next; the API lists the caller's actions from here and the tests walk these same tables."""
 
+import datetime as dt
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -83,12 +84,12 @@ TALLY = Who(
 Guard = Callable[[str | None], None]
 
 
-def reason_required(comment: str | None) -> None:
+def reason_required(reason: str | None, field: str = "comment") -> None:
     """A rejection says why, so the county can act on it."""
-    if not comment or not comment.strip():
+    if not reason or not reason.strip():
         raise InvalidInput(
-            "Say why in `comment`: a rejection needs a reason.",
-            errors=[FieldError("comment", "a reason is required for this action")],
+            f"Say why in `{field}`: a rejection needs a reason.",
+            errors=[FieldError(field, "a reason is required for this action")],
         )
 
 
@@ -173,7 +174,8 @@ def available(principal: Principal, request: Request) -> list[Transition]:
     return [step for step in steps_from(request) if step.by.allows(principal, request)]
 
 
-def _step(request: Request, action: str) -> Transition:
+def step_for(request: Request, action: str) -> Transition:
+    """The step `action` takes from the request's state, or 409 naming what is possible."""
     for step in steps_from(request):
         if step.action == action:
             return step
@@ -203,7 +205,7 @@ def record(
             id=uuid.uuid4(),
             request_id=request.id,
             actor_sub=actor.sub,
-            actor_name=actor.name or actor.sub,
+            actor_name=actor.display_name,
             action=action,
             from_state=from_state,
             to_state=to_state,
@@ -211,6 +213,30 @@ def record(
             old_value=old_value,
             new_value=new_value,
             comment=comment,
+        )
+    )
+
+
+def cast_vote(
+    session: AsyncSession,
+    request: Request,
+    *,
+    region_id: uuid.UUID,
+    decision: str,
+    actor: Principal,
+    reason: str | None,
+    meeting_on: dt.date | None = None,
+) -> None:
+    """A region's decision on an SCR, as recorded by `actor`."""
+    session.add(
+        ScrVote(
+            request_id=request.id,
+            region_id=region_id,
+            decision=decision,
+            meeting_on=meeting_on,
+            reason=reason,
+            recorded_by_sub=actor.sub,
+            recorded_by_name=actor.display_name,
         )
     )
 
@@ -252,15 +278,13 @@ async def move(
     if step.action == "approve":
         request.approved_by_sub = actor.sub
     if step.action == "approve_region":  # its own region's approval is the first of six votes
-        session.add(
-            ScrVote(
-                request_id=request.id,
-                region_id=request.region_id,
-                decision="approve",
-                reason=comment,
-                recorded_by_sub=actor.sub,
-                recorded_by_name=actor.name or actor.sub,
-            )
+        cast_vote(
+            session,
+            request,
+            region_id=request.region_id,
+            decision="approve",
+            actor=actor,
+            reason=comment,
         )
     if step.target in TERMINAL:
         request.open_ticket = None
@@ -297,14 +321,9 @@ async def take(
 ) -> Request:
     """Take `action` on a request the caller has read at the version it names."""
     require_match(if_match, etag(request.version))
-    step = _step(request, action)
+    step = step_for(request, action)
     if not step.by.allows(principal, request):
         raise Forbidden(step.by.refusal)
     if step.guard is not None:
         step.guard(comment)
     return await move(session, request, step, actor=principal, comment=comment)
-
-
-def tally_step(request: Request, action: str) -> Transition:
-    """The step the SCR vote tally takes (regions_approve or regions_reject)."""
-    return _step(request, action)

@@ -80,7 +80,7 @@ async def record_vote(
     needed: int,
 ) -> Tally:
     """Record a region's vote; when the outcome is certain, the tally moves the SCR on."""
-    if "office_admin" not in principal.roles and "ssc" not in principal.roles:
+    if not principal.is_office:
         raise Forbidden("Votes are recorded by the office: an SSC for its region, or an admin.")
     if request.type != "scr":
         raise Conflict(f"{request.number} is not an SCR: only SCRs are voted on.")
@@ -90,22 +90,18 @@ async def record_vote(
             extra={"state": request.state},
         )
     voter = _region(principal, region, regions)
-    if decision == "reject" and not (reason and reason.strip()):
-        raise InvalidInput(
-            "A rejection needs a reason.", errors=[FieldError("reason", "required to reject")]
-        )
+    if decision == "reject":
+        lifecycle.reason_required(reason, field="reason")
     if await session.get(ScrVote, (request.id, voter.id)) is not None:
         raise Conflict(f"The {voter.name} region has already voted on {request.number}.")
-    session.add(
-        ScrVote(
-            request_id=request.id,
-            region_id=voter.id,
-            decision=decision,
-            meeting_on=meeting_on,
-            reason=reason,
-            recorded_by_sub=principal.sub,
-            recorded_by_name=principal.name or principal.sub,
-        )
+    lifecycle.cast_vote(
+        session,
+        request,
+        region_id=voter.id,
+        decision=decision,
+        actor=principal,
+        reason=reason,
+        meeting_on=meeting_on,
     )
     await session.flush()
     lifecycle.record(
@@ -123,7 +119,7 @@ async def record_vote(
         await lifecycle.move(
             session,
             request,
-            lifecycle.tally_step(request, action),
+            lifecycle.step_for(request, action),
             actor=principal,
             comment=f"{result.approvals} of {len(result.votes)} regions approved "
             f"({needed} needed).",
