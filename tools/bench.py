@@ -21,6 +21,7 @@ import aiohttp
 import httpx
 
 from services.common.serve import free_port, stop_all, wait_until_healthy
+from services.directory.seed import DEMO_PASSWORD
 from tools import bench_requests
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,7 +102,7 @@ def start(name: str, port: int, env: dict[str, str], logs: Path) -> subprocess.P
 def sign_in(gateway: str, username: str) -> str:
     reply = httpx.post(
         gateway + "/auth/token",
-        data={"grant_type": "password", "username": username, "password": "cwshub-demo"},
+        data={"grant_type": "password", "username": username, "password": DEMO_PASSWORD},
     )
     return str(reply.json()["access_token"])
 
