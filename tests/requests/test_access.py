@@ -8,8 +8,9 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 
+from gateway.tokens import access_token
 from services.requests.api import router
-from tests.conftest import Mint, assert_problem, auth
+from tests.conftest import assert_problem, auth
 from tests.requests.conftest import FRESNO, SACRAMENTO, People, act, change_county, file
 
 ROUTES = [
@@ -31,10 +32,8 @@ def test_the_sweep_sees_every_route() -> None:
 @pytest.mark.parametrize(("method", "path"), ROUTES, ids=[f"{m} {p}" for m, p in ROUTES])
 @pytest.mark.parametrize("token", [None, "not-a-jwt", "foreign"], ids=["none", "bad", "foreign"])
 async def test_every_route_answers_401_without_a_valid_token(
-    client: httpx.AsyncClient, mint: Mint, other_key: Any, method: str, path: str, token: str | None
+    client: httpx.AsyncClient, other_key: Any, method: str, path: str, token: str | None
 ) -> None:
-    from gateway.tokens import access_token
-
     if token == "foreign":  # well formed, signed by a key the gateway does not publish
         token = access_token(
             other_key,
