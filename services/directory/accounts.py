@@ -20,7 +20,6 @@ from services.directory.credentials import hash_secret
 from services.directory.models import Account, County
 
 COUNTY_ROLES = frozenset({"county_user", "county_admin"})
-OFFICE_ROLES = frozenset({"ssc", "office_admin"})
 AUDITED_FIELDS = ("display_name", "email", "county_fips", "region_id", "roles", "perms", "active")
 
 
@@ -46,25 +45,42 @@ async def get_account(
     return account
 
 
-def check_grants(principal: Principal, *, roles: set[str], perms_changed: set[str]) -> None:
-    """A county administrator hands out county roles, and only tool permissions it holds."""
+def check_grants(principal: Principal, *, roles: set[str], perms: set[str]) -> None:
+    """The one rule of county administration: you may give these roles and tool permissions,
+    and so act on an account holding them, only if you could have granted them all. The office
+    grants everything; a county administrator the county roles and the tool permissions it
+    holds itself."""
     if "office_admin" in principal.roles:
         return
     if roles - COUNTY_ROLES:
         raise Forbidden(
-            "A county administrator may give only the county_user and county_admin roles."
+            "A county administrator may give, and act on accounts holding, only the "
+            "county_user and county_admin roles; ask the office."
         )
-    beyond = sorted(perms_changed - principal.perms)
+    beyond = sorted(perms - principal.perms)
     if beyond:
         raise Forbidden(
-            f"You may grant or revoke only tool permissions you hold; not {', '.join(beyond)}."
+            f"You may grant, and act on accounts holding, only tool permissions you hold; "
+            f"not {', '.join(beyond)}. Ask the office."
         )
+
+
+def check_administers(principal: Principal, account: Account) -> None:
+    """Edit, reset, unlock, deactivate or link only an account whose roles and tool permissions
+    you could have granted: no one takes over an account more powerful than their own."""
+    check_grants(principal, roles=set(account.roles), perms=set(account.perms))
 
 
 async def _check_placement(
     session: AsyncSession, *, roles: set[str], county: str | None, region: str | None
 ) -> uuid.UUID | None:
-    """County roles belong to a county; an SSC to a region; the office to neither."""
+    """County roles belong to a county; an SSC to a region; the office to neither (an office
+    role placed in a county would be in reach of that county's administrator)."""
+    if roles - COUNTY_ROLES and county:
+        raise InvalidInput(
+            "Office roles are not placed in a county.",
+            errors=[FieldError("roles", "office roles have no county")],
+        )
     if roles & COUNTY_ROLES and not county:
         raise InvalidInput(
             "County accounts need a county.", errors=[FieldError("county", "required")]
@@ -99,7 +115,7 @@ async def create_account(
         if county not in (None, principal.county):
             raise Forbidden("A county administrator creates accounts in its own county only.")
         county = principal.county
-    check_grants(principal, roles=set(roles), perms_changed=set(perms))
+    check_grants(principal, roles=set(roles), perms=set(perms))
     region_id = await _check_placement(session, roles=set(roles), county=county, region=region)
     if await session.scalar(select(Account.id).where(Account.username == username)):
         raise Conflict(
@@ -139,9 +155,9 @@ async def update_account(
     if_match: str | None,
 ) -> Account:
     """Edit names, roles, tool permissions or the active flag of an account one administers."""
+    check_administers(principal, account)
     roles = set(changes.get("roles", account.roles))
-    perms_changed = set(changes.get("perms", account.perms)) ^ set(account.perms)
-    check_grants(principal, roles=roles, perms_changed=perms_changed)
+    check_grants(principal, roles=roles, perms=set(changes.get("perms", account.perms)))
     if changes.get("active") is False and str(account.id) == principal.sub:
         raise Conflict("You cannot deactivate your own account; ask another administrator.")
     require_match(if_match, etag(account.version))
@@ -170,6 +186,7 @@ async def update_account(
 
 async def reset_password(session: AsyncSession, *, principal: Principal, account: Account) -> str:
     """A one-time password for the account; its holder must choose a new one to sign in."""
+    check_administers(principal, account)
     one_time = passwords.one_time_password()
     account.password_hash = hash_secret(one_time)
     account.must_change_password = True
@@ -187,6 +204,7 @@ async def reset_password(session: AsyncSession, *, principal: Principal, account
 
 async def unlock(session: AsyncSession, *, principal: Principal, account: Account) -> Account:
     """Lift a lockout before it runs out (the administrator has checked with the person)."""
+    check_administers(principal, account)
     before = account.locked_until
     account.locked_until, account.failed_logins = None, 0
     await session.flush()

@@ -63,7 +63,7 @@ class TestLockout:
             headers=auth(office),
         )
         assert events.json()["items"][0]["actor_name"] == "sign-in"
-        spoc = mint(roles=["county_admin"], county="06067")
+        spoc = mint(roles=["county_admin"], county="06067", perms=["mac"])
         seen = await client.get(f"/api/v1/users/{account.id}", headers=auth(spoc))
         assert seen.json()["locked_until"] is not None
         assert_problem(await client.post(f"/api/v1/users/{account.id}/unlock"), 401)

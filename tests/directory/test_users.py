@@ -290,7 +290,7 @@ class TestUpdateUser:
     ) -> None:
         me = await make_account(session, county_fips="06067", roles=["county_admin"])
         await session.commit()
-        token = mint(roles=["county_admin"], county="06067", sub=str(me.id))
+        token = mint(roles=["county_admin"], county="06067", perms=["mac"], sub=str(me.id))
         etag = (await client.get(f"/api/v1/users/{me.id}", headers=auth(token))).headers["etag"]
         reply = await client.patch(
             f"/api/v1/users/{me.id}",
@@ -298,6 +298,110 @@ class TestUpdateUser:
             headers={**auth(token), "If-Match": etag},
         )
         assert_problem(reply, 409)
+
+
+async def act(
+    client: httpx.AsyncClient, token: str, action: str, user_id: object
+) -> httpx.Response:
+    """One administrative action on an account, as its route takes it."""
+    url = f"/api/v1/users/{user_id}"
+    if action in ("reset", "unlock"):
+        return await client.post(
+            url + ("/password-reset" if action == "reset" else "/unlock"), headers=auth(token)
+        )
+    body = {"display_name": "Renamed"} if action == "edit" else {"active": False}
+    read = await client.get(url, headers=auth(token))
+    tag = read.headers.get("etag", '"1"')
+    return await client.patch(url, json=body, headers={**auth(token), "If-Match": tag})
+
+
+ACTIONS = ["edit", "deactivate", "reset", "unlock"]
+
+
+class TestActingWithinGrants:
+    """Edit, deactivate, reset and unlock follow one rule: only accounts whose roles and tool
+    permissions you could have granted, so no one takes over an account beyond their own."""
+
+    @pytest.mark.parametrize("action", ACTIONS)
+    @pytest.mark.parametrize(
+        "target",
+        [
+            {"perms": ["mac", "linkages"]},
+            {"roles": ["office_admin"], "perms": []},
+            {"roles": ["ssc"], "perms": []},
+            {"roles": ["county_user", "helpdesk"], "perms": []},
+        ],
+        ids=["perm the admin lacks", "office admin in the county", "ssc in the county", "other"],
+    )
+    async def test_beyond_your_grants_403(
+        self,
+        client: httpx.AsyncClient,
+        session: AsyncSession,
+        spoc: str,
+        action: str,
+        target: dict,
+    ) -> None:
+        account = await make_account(session, county_fips="06067", **target)
+        await session.commit()
+        before = await client.get(f"/api/v1/users/{account.id}", headers=auth(spoc))
+        assert before.status_code == 200  # its county's administrator still sees it
+        assert_problem(await act(client, spoc, action, account.id), 403)
+        after = await client.get(f"/api/v1/users/{account.id}", headers=auth(spoc))
+        assert after.json() == before.json()
+
+    @pytest.mark.parametrize("action", ACTIONS)
+    async def test_other_county_404(
+        self, client: httpx.AsyncClient, session: AsyncSession, spoc: str, action: str
+    ) -> None:
+        fresno = await make_account(session, county_fips="06019", perms=["mac"])
+        await session.commit()
+        assert_problem(await act(client, spoc, action, fresno.id), 404)
+
+    @pytest.mark.parametrize("action", ACTIONS)
+    async def test_own_county_within_grants(
+        self,
+        client: httpx.AsyncClient,
+        session: AsyncSession,
+        spoc: str,
+        office: str,
+        action: str,
+    ) -> None:
+        peer = await make_account(
+            session, county_fips="06067", roles=["county_admin"], perms=["mac", "ddr", "scr"]
+        )
+        await session.commit()
+        reply = await act(client, spoc, action, peer.id)
+        assert reply.status_code == 200, reply.text
+        placed = await make_account(session, county_fips="06067", perms=["linkages"])
+        await session.commit()
+        assert (await act(client, office, action, placed.id)).status_code == 200
+
+
+class TestOfficeRolesHaveNoCounty:
+    @pytest.mark.parametrize(
+        "body",
+        [
+            {"county": "06067", "roles": ["office_admin"], "perms": []},
+            {"county": "06067", "roles": ["ssc"], "region": "bay_area", "perms": []},
+            {"county": "06067", "roles": ["county_user", "ssc"], "region": "bay_area"},
+        ],
+        ids=["office_admin", "ssc", "county_user and ssc"],
+    )
+    async def test_create_422(self, client: httpx.AsyncClient, office: str, body: dict) -> None:
+        reply = await client.post("/api/v1/users", json=new_user(**body), headers=auth(office))
+        assert assert_problem(reply, 422)["errors"][0]["field"] == "roles"
+
+    async def test_edit_422(
+        self, client: httpx.AsyncClient, session: AsyncSession, office: str
+    ) -> None:
+        account = await make_account(session, county_fips="06067")
+        await session.commit()
+        url = f"/api/v1/users/{account.id}"
+        tag = (await client.get(url, headers=auth(office))).headers["etag"]
+        reply = await client.patch(
+            url, json={"roles": ["office_admin"]}, headers={**auth(office), "If-Match": tag}
+        )
+        assert assert_problem(reply, 422)["errors"][0]["field"] == "roles"
 
 
 class TestPasswordReset:
