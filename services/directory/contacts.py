@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.auth import Principal
 from services.common.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from services.common.etag import etag, require_match
-from services.directory import audit
+from services.directory import accounts, audit
 from services.directory.counties import find_region
 from services.directory.models import Account, Committee, Contact, County, Designation
 
@@ -104,10 +104,39 @@ async def get_contact(session: AsyncSession, contact_id: uuid.UUID) -> Contact:
     return contact
 
 
-async def _check_account(session: AsyncSession, account_id: uuid.UUID | None) -> None:
-    if account_id is not None and await session.get(Account, account_id) is None:
-        raise InvalidInput(
-            "There is no such account.", errors=[FieldError("account_id", "unknown account")]
+async def _check_link(
+    session: AsyncSession, *, principal: Principal, account_id: uuid.UUID | None
+) -> None:
+    """A person is linked only to a logon account the caller administers (accounts.py's rule:
+    one whose roles and permissions it could have granted). The refusal is the same for an
+    unknown id, so it reveals nothing about accounts beyond the caller's reach."""
+    if account_id is None:
+        return
+    account = await session.scalar(accounts.scoped(principal).where(Account.id == account_id))
+    try:
+        if account is not None:
+            accounts.check_administers(principal, account)
+            return
+    except Forbidden:
+        pass
+    raise InvalidInput(
+        "Link a person only to an account you administer.",
+        errors=[FieldError("account_id", "not an account you administer")],
+    )
+
+
+def _check_relink(principal: Principal, contact: Contact) -> None:
+    """Designations the office makes (SSC, regional chair, committee member) act through the
+    linked account, so only the office moves such a person's link: a county administrator
+    linking its region's chair to itself would take over the user group's calendar."""
+    if "office_admin" in principal.roles:
+        return
+    held = sorted(
+        {d.kind for d in contact.designations if d.ended_on is None and d.kind not in COUNTY_KINDS}
+    )
+    if held:
+        raise Forbidden(
+            f"The office links people who hold designations it made ({', '.join(held)})."
         )
 
 
@@ -118,7 +147,7 @@ async def create_contact(
     check_may_edit(principal, county)
     if county and await session.get(County, county) is None:
         raise InvalidInput("Unknown county.", errors=[FieldError("county", "unknown county")])
-    await _check_account(session, fields.get("account_id"))
+    await _check_link(session, principal=principal, account_id=fields.get("account_id"))
     contact = Contact(**fields, designations=[])
     session.add(contact)
     await session.flush()
@@ -143,7 +172,9 @@ async def update_contact(
 ) -> Contact:
     check_may_edit(principal, contact.county_fips)
     require_match(if_match, etag(contact.version))
-    await _check_account(session, changes.get("account_id"))
+    if "account_id" in changes and changes["account_id"] != contact.account_id:
+        _check_relink(principal, contact)
+        await _check_link(session, principal=principal, account_id=changes["account_id"])
     before = snapshot(contact)
     for field, value in changes.items():
         setattr(contact, field, value)

@@ -280,3 +280,81 @@ class TestPrivacyAndExport:
         rows = list(csv.DictReader(io.StringIO(reply.text)))
         assert [r["name"] for r in rows] == ["Lake County SPOC"]
         assert rows[0]["designations"] == "spoc:06033"
+
+
+class TestLinkingAnAccount:
+    """A contact's account_id is a person's logon: only an account the caller administers may
+    be linked, and the refusal does not say whether an id exists."""
+
+    async def test_only_accounts_you_administer(
+        self, client: httpx.AsyncClient, session: AsyncSession, office: str, mint: Mint
+    ) -> None:
+        own = await make_account(session, county_fips="06035", perms=["mac"])
+        richer = await make_account(session, county_fips="06035", perms=["mac", "linkages"])
+        fresno = await make_account(session, county_fips="06019", perms=["mac"])
+        office_account = await make_account(
+            session, county_fips=None, roles=["office_admin"], perms=[]
+        )
+        await session.commit()
+        admin = mint(roles=["county_admin"], county="06035", perms=["mac", "ddr"])
+        person = await add(client, admin, county="06035")
+        url = f"/api/v1/contacts/{person['id']}"
+        refusals = []
+        for account_id in (uuid.uuid4(), fresno.id, office_account.id, richer.id):
+            tag = (await client.get(url, headers=auth(admin))).headers["etag"]
+            reply = await client.patch(
+                url, json={"account_id": str(account_id)}, headers={**auth(admin), "If-Match": tag}
+            )
+            problem = assert_problem(reply, 422)
+            refusals.append((problem["title"], problem["detail"], problem["errors"]))
+            created = await client.post(
+                "/api/v1/contacts",
+                json={"name": "Linked", "county": "06035", "account_id": str(account_id)},
+                headers=auth(admin),
+            )
+            assert_problem(created, 422)
+        assert len(set(map(str, refusals))) == 1, refusals
+        assert refusals[0][2][0]["field"] == "account_id"
+        tag = (await client.get(url, headers=auth(admin))).headers["etag"]
+        linked = await client.patch(
+            url, json={"account_id": str(own.id)}, headers={**auth(admin), "If-Match": tag}
+        )
+        assert linked.status_code == 200 and linked.json()["account_id"] == str(own.id)
+        staff = await add(client, office, account_id=str(office_account.id))
+        assert staff["account_id"] == str(office_account.id)
+
+    async def test_a_county_admin_cannot_take_over_its_regional_chair(
+        self, client: httpx.AsyncClient, session: AsyncSession, office: str, mint: Mint
+    ) -> None:
+        me = await make_account(session, county_fips="06097", roles=["county_admin"], perms=[])
+        await session.commit()
+        admin = mint(roles=["county_admin"], county="06097", sub=str(me.id))
+        chair = await add(client, office, county="06097")  # Sonoma: Bay Area
+        assert (
+            await designate(client, office, chair, kind="regional_chair", region="bay_area")
+        ).status_code == 201
+        url = f"/api/v1/contacts/{chair['id']}"
+        tag = (await client.get(url, headers=auth(admin))).headers["etag"]
+        reply = await client.patch(
+            url, json={"account_id": str(me.id)}, headers={**auth(admin), "If-Match": tag}
+        )
+        assert "regional_chair" in assert_problem(reply, 403)["detail"]
+        edited = await client.patch(
+            url, json={"title": "Chair"}, headers={**auth(admin), "If-Match": tag}
+        )
+        assert edited.status_code == 200 and edited.json()["account_id"] is None
+        committees = {
+            c["code"]: c["id"]
+            for c in (await client.get("/api/v1/committees?limit=50")).json()["items"]
+        }
+        entry = {
+            "kind": "meeting",
+            "title": "Bay Area RUG",
+            "starts_at": "2027-02-04T18:00:00Z",
+            "ends_at": "2027-02-04T20:00:00Z",
+            "committee_id": committees["rug_bay_area"],
+        }
+        taken = await client.post(
+            "/api/v1/calendars/events/entries", json=entry, headers=auth(admin)
+        )
+        assert_problem(taken, 403)

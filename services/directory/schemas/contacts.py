@@ -55,6 +55,12 @@ class ContactRead(BaseModel):
     designations: list[DesignationRead]
 
 
+LINK = (
+    "Their logon account, if any: one you administer (for a county administrator, an account "
+    "of its county holding only roles and permissions it could grant)"
+)
+
+
 class ContactCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -64,7 +70,7 @@ class ContactCreate(BaseModel):
     phone: Phone | None = None
     personal_phone: Phone | None = None
     county: Fips | None = Field(default=None, description="Null for office staff")
-    account_id: uuid.UUID | None = Field(default=None, description="Their logon account, if any")
+    account_id: uuid.UUID | None = Field(default=None, description=LINK)
 
     def fields(self) -> dict[str, Any]:
         data = self.model_dump()
@@ -82,7 +88,7 @@ class ContactUpdate(Patch):
     email: Email | None = None
     phone: Phone | None = None
     personal_phone: Phone | None = None
-    account_id: uuid.UUID | None = None
+    account_id: uuid.UUID | None = Field(default=None, description=LINK)
 
 
 class DesignationCreate(BaseModel):
