@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.auth import Principal
 from services.common.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from services.common.etag import etag, require_match
-from services.directory import audit, passwords
+from services.directory import audit, feeds, passwords
 from services.directory.counties import find_region
 from services.directory.credentials import hash_secret
 from services.directory.models import Account, County
@@ -171,6 +171,8 @@ async def update_account(
     before = snapshot(account)
     for field, value in changes.items():
         setattr(account, field, sorted(set(value)) if field in ("roles", "perms") else value)
+    if changes.get("active") is False:
+        await feeds.revoke(session, account_sub=str(account.id))
     await session.flush()
     action = "account.deactivated" if changes.get("active") is False else "account.updated"
     await audit.record(
@@ -190,6 +192,7 @@ async def reset_password(session: AsyncSession, *, principal: Principal, account
     one_time = passwords.one_time_password()
     account.password_hash = hash_secret(one_time)
     account.must_change_password = True
+    await feeds.revoke(session, account_sub=str(account.id))
     await session.flush()
     await audit.record(
         session,

@@ -1,11 +1,10 @@
 """The two calendars of the guide. The event calendar (committee meetings, trainings) is
 public; the maintenance calendar (releases, outages, technical changes, affected counties or
-all) is for signed-in users, and for calendar apps through a personal feed token.
+all) is for signed-in users, and for calendar apps through a personal feed token
+(feeds.py).
 The office keeps both."""
 
 import datetime as dt
-import hashlib
-import secrets
 import uuid
 from typing import Any
 
@@ -21,7 +20,6 @@ from services.directory.contacts import is_regional_chair
 from services.directory.models import (
     CalendarEntry,
     CalendarException,
-    CalendarFeed,
     Committee,
     County,
 )
@@ -268,34 +266,6 @@ async def change_occurrence(
         },
     )
     return exception
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-async def issue_feed_token(session: AsyncSession, *, principal: Principal) -> str:
-    """A new personal token for the maintenance .ics feed; the previous one stops working."""
-    token = secrets.token_urlsafe(32)
-    feed = await session.get(CalendarFeed, principal.sub)
-    if feed is None:
-        session.add(CalendarFeed(account_sub=principal.sub, token_hash=_digest(token)))
-    else:
-        feed.token_hash = _digest(token)
-        feed.created_at = dt.datetime.now(dt.UTC)
-    await session.flush()
-    return token
-
-
-async def check_feed_token(session: AsyncSession, token: str | None) -> None:
-    if (
-        not token
-        or await session.scalar(
-            select(CalendarFeed.account_sub).where(CalendarFeed.token_hash == _digest(token))
-        )
-        is None
-    ):
-        raise Unauthorized("The feed token is missing or no longer valid; get a new one.")
 
 
 def ics(name: str, items: list[tuple[CalendarEntry, recurrence.Occurrence]]) -> bytes:

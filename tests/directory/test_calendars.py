@@ -9,8 +9,11 @@ from zoneinfo import ZoneInfo
 import httpx
 import icalendar
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.directory.models import Account
 from tests.conftest import Mint, assert_problem, auth
+from tests.factories import make_account
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
 FROM = "2026-11-24T00:00:00+00:00"
@@ -39,6 +42,15 @@ async def occurrences(
     )
     assert reply.status_code == 200, reply.text
     return list(reply.json()["items"])
+
+
+async def person(session: AsyncSession) -> Account:
+    account = await make_account(session, county_fips="06067")
+    await session.commit()
+    return account
+
+
+FEED_TOKEN = "/api/v1/calendars/maintenance/feed-token"
 
 
 def local(iso: str) -> dt.datetime:
@@ -136,12 +148,12 @@ class TestReadingCalendars:
         assert len({str(e["UID"]) for e in events}) == len(events)
 
     async def test_maintenance_feed_needs_its_token(
-        self, client: httpx.AsyncClient, mint: Mint
+        self, client: httpx.AsyncClient, session: AsyncSession, mint: Mint
     ) -> None:
         assert_problem(await client.get("/api/v1/calendars/maintenance.ics"), 401)
         assert_problem(await client.get("/api/v1/calendars/maintenance.ics?token=guess"), 401)
         assert_problem(await client.post("/api/v1/calendars/maintenance/feed-token"), 401)
-        token = mint(sub=f"feed-{uuid.uuid4()}")
+        token = mint(sub=str((await person(session)).id))
         first = (
             await client.post("/api/v1/calendars/maintenance/feed-token", headers=auth(token))
         ).json()["url"]
@@ -293,3 +305,71 @@ class TestOfficeEditsCalendars:
             ),
             401,
         )
+
+
+class TestFeedTokenLifeCycle:
+    """A feed URL is a secret of a person's account: it dies with the account, with a password
+    reset, and when its owner revokes it."""
+
+    async def _feed(self, client: httpx.AsyncClient, token: str) -> str:
+        reply = await client.post(FEED_TOKEN, headers=auth(token))
+        assert reply.status_code == 200, reply.text
+        url: str = reply.json()["url"]
+        assert (await client.get(url)).status_code == 200
+        return url
+
+    async def test_only_people_with_an_account_get_one(
+        self, client: httpx.AsyncClient, mint: Mint
+    ) -> None:
+        system = mint(kind="client", roles=["county_system"], county="06067")
+        assert_problem(await client.post(FEED_TOKEN, headers=auth(system)), 403)
+        nobody = mint(sub=str(uuid.uuid4()))
+        assert_problem(await client.post(FEED_TOKEN, headers=auth(nobody)), 403)
+
+    async def test_the_owner_revokes_it(
+        self, client: httpx.AsyncClient, session: AsyncSession, mint: Mint
+    ) -> None:
+        token = mint(sub=str((await person(session)).id))
+        url = await self._feed(client, token)
+        assert_problem(await client.delete(FEED_TOKEN), 401)
+        assert (await client.delete(FEED_TOKEN, headers=auth(token))).status_code == 204
+        assert_problem(await client.get(url), 401)
+        assert (await client.delete(FEED_TOKEN, headers=auth(token))).status_code == 204
+
+    async def test_it_dies_with_a_password_reset(
+        self, client: httpx.AsyncClient, session: AsyncSession, mint: Mint, office: str
+    ) -> None:
+        account = await person(session)
+        url = await self._feed(client, mint(sub=str(account.id)))
+        reset = await client.post(
+            f"/api/v1/users/{account.id}/password-reset", headers=auth(office)
+        )
+        assert reset.status_code == 200
+        assert_problem(await client.get(url), 401)
+
+    async def test_it_dies_with_the_account(
+        self, client: httpx.AsyncClient, session: AsyncSession, mint: Mint, office: str
+    ) -> None:
+        account = await person(session)
+        url = await self._feed(client, mint(sub=str(account.id)))
+        user = f"/api/v1/users/{account.id}"
+        tag = (await client.get(user, headers=auth(office))).headers["etag"]
+        off = await client.patch(
+            user, json={"active": False}, headers={**auth(office), "If-Match": tag}
+        )
+        assert off.status_code == 200
+        assert_problem(await client.get(url), 401)
+        back = await client.patch(
+            user, json={"active": True}, headers={**auth(office), "If-Match": off.headers["etag"]}
+        )
+        assert back.status_code == 200
+        assert_problem(await client.get(url), 401)  # reactivating does not revive the old URL
+
+    async def test_an_account_deactivated_before_the_fix_is_refused_too(
+        self, client: httpx.AsyncClient, session: AsyncSession, mint: Mint
+    ) -> None:
+        account = await person(session)
+        url = await self._feed(client, mint(sub=str(account.id)))
+        account.active = False  # as a row written before feeds died with their account
+        await session.commit()
+        assert_problem(await client.get(url), 401)

@@ -12,7 +12,7 @@ from services.common.errors import NotFound
 from services.common.etag import etag
 from services.common.paging import Page, paginate
 from services.common.schemas import problem_responses
-from services.directory import calendars
+from services.directory import calendars, feeds
 from services.directory.models import CalendarEntry, Committee
 from services.directory.recurrence import Occurrence
 from services.directory.schemas import (
@@ -128,7 +128,7 @@ async def read_maintenance_feed(
     start: From = None,
     end: To = None,
 ) -> Response:
-    await calendars.check_feed_token(session, token)
+    await feeds.check(session, token)
     start, end = calendars.time_range(start, end)
     items = await calendars.agenda(session, calendar="maintenance", start=start, end=end)
     return Response(calendars.ics("CWS/CMS maintenance", items), media_type=ICS)
@@ -139,13 +139,28 @@ async def read_maintenance_feed(
     summary="Get your private maintenance feed URL",
     description="Shown once; asking again replaces it (the old URL stops working).",
     tags=["calendars"],
-    responses=problem_responses(401),
+    responses=problem_responses(401, 403),
 )
 async def issue_maintenance_feed_token(
     request: Request, session: SessionDep, principal: PrincipalDep
 ) -> FeedToken:
-    token = await calendars.issue_feed_token(session, principal=principal)
+    """For people only (a system reads the maintenance calendar with its token); the URL dies
+    with a password reset, a deactivation, or DELETE on this route."""
+    token = await feeds.issue(session, principal=principal)
     return FeedToken(url=f"/api/v1/calendars/maintenance.ics?token={token}")
+
+
+@router.delete(
+    "/calendars/maintenance/feed-token",
+    status_code=204,
+    summary="Revoke your maintenance feed URL",
+    description="The URL stops working at once; nothing happens if you have none.",
+    tags=["calendars"],
+    responses=problem_responses(401),
+)
+async def revoke_maintenance_feed_token(session: SessionDep, principal: PrincipalDep) -> Response:
+    await feeds.revoke(session, account_sub=principal.sub)
+    return Response(status_code=204)
 
 
 @router.get(
