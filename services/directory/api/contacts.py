@@ -1,13 +1,12 @@
 """Contacts and designations: who is who in the counties and the office."""
 
-import csv
-import io
 import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
 from services.common.auth import Principal
+from services.common.csvsafe import csv_text
 from services.common.deps import PageDep, PrincipalDep, SessionDep
 from services.common.errors import Forbidden
 from services.common.etag import etag
@@ -40,9 +39,8 @@ def read(principal: Principal, contact: Contact) -> ContactRead:
 
 
 def as_csv(principal: Principal, rows: list[Contact]) -> Response:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["name", "title", "email", "phone", "personal_phone", "county", "designations"])
+    header = ["name", "title", "email", "phone", "personal_phone", "county", "designations"]
+    lines = []
     for contact in rows:
         shown = read(principal, contact)
         current = sorted(
@@ -50,19 +48,19 @@ def as_csv(principal: Principal, rows: list[Contact]) -> Response:
             for d in shown.designations
             if d.ended_on is None
         )
-        writer.writerow(
+        lines.append(
             [
                 shown.name,
-                shown.title or "",
-                shown.email or "",
-                shown.phone or "",
-                shown.personal_phone or "",
-                shown.county or "",
+                shown.title,
+                shown.email,
+                shown.phone,
+                shown.personal_phone,
+                shown.county,
                 "; ".join(current),
             ]
         )
     return Response(
-        out.getvalue(),
+        csv_text(header, lines),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="cwshub-directory.csv"'},
     )
