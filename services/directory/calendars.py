@@ -5,11 +5,14 @@ all) is for signed-in users, and for calendar apps through a personal feed token
 The office keeps both."""
 
 import datetime as dt
+import logging
+import unicodedata
 import uuid
 from typing import Any
 
 import icalendar
 from sqlalchemy import or_, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
@@ -23,11 +26,13 @@ from services.directory.models import (
     Committee,
     County,
 )
+from services.directory.schemas.calendars import URL
 
 KINDS = {
     "events": ("meeting", "training", "other"),
     "maintenance": ("release", "outage", "technical_change"),
 }
+log = logging.getLogger("cwshub.calendars")
 MAX_RANGE = dt.timedelta(days=400)
 DEFAULT_RANGE = dt.timedelta(days=90)
 AUDITED_FIELDS = (
@@ -107,11 +112,25 @@ async def agenda(
         or_(CalendarEntry.rrule.is_not(None), CalendarEntry.starts_at < end),
     )
     found = []
-    for entry in (await session.scalars(stmt)).unique():
+    # The calendars hold entries of EARLIEST..LATEST: a range beyond is cut, not walked.
+    start, end = max(start, recurrence.EARLIEST), min(end, recurrence.LATEST)
+    for entry in (await session.scalars(stmt)).unique() if start < end else ():
         if county and entry.affected_counties and county not in entry.affected_counties:
             continue
-        found += [(entry, o) for o in recurrence.occurrences(entry, start, end)]
+        try:
+            found += [(entry, o) for o in recurrence.occurrences(entry, start, end)]
+        except SQLAlchemyError:
+            raise
+        except Exception as error:  # one bad entry (a row from before a check) never breaks a feed
+            skipped(entry, error)
     return sorted(found, key=lambda pair: (pair[1].starts_at, pair[0].title))
+
+
+def skipped(entry: CalendarEntry, error: Exception) -> None:
+    log.warning(
+        "calendar entry skipped",
+        extra={"entry_id": str(entry.id), "error": f"{type(error).__name__}: {error}"},
+    )
 
 
 async def get_entry(session: AsyncSession, *, calendar: str, entry_id: uuid.UUID) -> CalendarEntry:
@@ -132,9 +151,7 @@ async def _check(session: AsyncSession, entry: CalendarEntry) -> None:
         raise InvalidInput(
             "It must end after it starts.", errors=[FieldError("ends_at", "before starts_at")]
         )
-    recurrence.zone(entry.timezone)
-    if entry.rrule:
-        recurrence.check_rule(entry.rrule)
+    recurrence.check(entry)
     if entry.committee_id and await session.get(Committee, entry.committee_id) is None:
         raise InvalidInput("Unknown committee.", errors=[FieldError("committee_id", "unknown")])
     if entry.affected_counties:
@@ -268,25 +285,48 @@ async def change_occurrence(
     return exception
 
 
+def _text(value: str, *, one_line: bool = False) -> str:
+    """Text for an iCalendar property: no control characters (RFC 5545 TEXT has none but tab
+    and the line breaks icalendar escapes), and none at all where a property is one line."""
+    text = value.replace("\r\n", "\n").replace("\r", "\n")
+    if one_line:
+        text = " ".join(text.split("\n"))
+    return "".join(c for c in text if c in "\t\n" or unicodedata.category(c) != "Cc")
+
+
 def ics(name: str, items: list[tuple[CalendarEntry, recurrence.Occurrence]]) -> bytes:
-    """An iCalendar document with one event per occurrence."""
+    """An iCalendar document with one event per occurrence; an entry whose fields cannot be
+    written (a row from before a check) is left out and logged, not a failed feed."""
     calendar = icalendar.Calendar()
     calendar.add("prodid", "-//CWS/CMS office//cwshub//EN")
     calendar.add("version", "2.0")
-    calendar.add("x-wr-calname", name)
+    calendar.add("x-wr-calname", _text(name, one_line=True))
     stamp = dt.datetime.now(dt.UTC)
     for entry, occurrence in items:
-        event = icalendar.Event()
-        event.add("uid", f"{entry.id}-{occurrence.original_starts_at:%Y%m%dT%H%M%SZ}@cwshub")
-        event.add("dtstamp", stamp)
-        event.add("dtstart", occurrence.starts_at)
-        event.add("dtend", occurrence.ends_at)
-        event.add("summary", entry.title)
-        if entry.description:
-            event.add("description", entry.description)
-        if entry.location or entry.call_in:
-            event.add("location", " / ".join(x for x in (entry.location, entry.call_in) if x))
-        if entry.agenda_url:
-            event.add("url", entry.agenda_url)
-        calendar.add_component(event)
+        try:
+            calendar.add_component(_event(entry, occurrence, stamp))
+        except (ValueError, TypeError) as error:
+            skipped(entry, error)
     return calendar.to_ical()
+
+
+def _event(
+    entry: CalendarEntry, occurrence: recurrence.Occurrence, stamp: dt.datetime
+) -> icalendar.Event:
+    event = icalendar.Event()
+    event.add("uid", f"{entry.id}-{occurrence.original_starts_at:%Y%m%dT%H%M%SZ}@cwshub")
+    event.add("dtstamp", stamp)
+    event.add("dtstart", occurrence.starts_at)
+    event.add("dtend", occurrence.ends_at)
+    event.add("summary", _text(entry.title, one_line=True))
+    if entry.description:
+        event.add("description", _text(entry.description))
+    if entry.location or entry.call_in:
+        where = " / ".join(x for x in (entry.location, entry.call_in) if x)
+        event.add("location", _text(where, one_line=True))
+    if entry.agenda_url:
+        url = entry.agenda_url
+        if not URL.fullmatch(url):
+            raise ValueError("agenda_url is not an http(s) URL")
+        event.add("url", url)
+    return event

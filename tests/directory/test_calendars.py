@@ -11,7 +11,8 @@ import icalendar
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.directory.models import Account
+from services.directory import recurrence
+from services.directory.models import Account, CalendarEntry
 from tests.conftest import Mint, assert_problem, auth
 from tests.factories import make_account
 
@@ -373,3 +374,166 @@ class TestFeedTokenLifeCycle:
         account.active = False  # as a row written before feeds died with their account
         await session.commit()
         assert_problem(await client.get(url), 401)
+
+
+HOSTILE_URLS = [
+    "https://cws.example.gov/agenda\r\nX-INJECTED:1",
+    "https://cws.example.gov/agenda\nBEGIN:VEVENT",
+    "https://cws.example.gov/a b",
+    "javascript:alert(1)",
+    "ftp://cws.example.gov/agenda",
+    "https://trusted.example.gov@evil.example/",
+    "https://cws.example.gov/" + "a" * 600,
+]
+
+
+class TestHostileEntries:
+    @pytest.mark.parametrize("field", ["agenda_url", "minutes_url"])
+    @pytest.mark.parametrize("url", HOSTILE_URLS)
+    async def test_urls_are_http_urls(
+        self, client: httpx.AsyncClient, office: str, field: str, url: str
+    ) -> None:
+        reply = await client.post(
+            "/api/v1/calendars/events/entries", json=meeting(**{field: url}), headers=auth(office)
+        )
+        assert field in {e["field"] for e in assert_problem(reply, 422)["errors"]}
+
+    @pytest.mark.parametrize(
+        ("overrides", "field"),
+        [
+            ({"rrule": "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30"}, "rrule"),
+            ({"rrule": "FREQ=MONTHLY;BYMONTH=4;BYMONTHDAY=31"}, "rrule"),
+            ({"rrule": "FREQ=DAILY;UNTIL=20200101T000000"}, "rrule"),
+            ({"rrule": "FREQ=DAILY\nDTSTART:19000101T000000"}, "rrule"),
+            ({"starts_at": "0001-01-01T00:00:00Z", "rrule": "FREQ=DAILY"}, "starts_at"),
+            ({"starts_at": "2150-01-01T00:00:00Z", "ends_at": "2150-01-01T01:00:00Z"}, "starts_at"),
+        ],
+        ids=["30 February", "31 April", "until before start", "two lines", "year 1", "year 2150"],
+    )
+    async def test_rules_that_never_recur_and_far_dates_422(
+        self, client: httpx.AsyncClient, office: str, overrides: dict, field: str
+    ) -> None:
+        reply = await client.post(
+            "/api/v1/calendars/events/entries", json=meeting(**overrides), headers=auth(office)
+        )
+        assert field in {e["field"] for e in assert_problem(reply, 422)["errors"]}
+
+    async def test_an_edit_to_an_impossible_rule_422(
+        self, client: httpx.AsyncClient, office: str
+    ) -> None:
+        created = await client.post(
+            "/api/v1/calendars/events/entries", json=meeting(), headers=auth(office)
+        )
+        reply = await client.patch(
+            created.headers["location"],
+            json={"rrule": "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30"},
+            headers={**auth(office), "If-Match": created.headers["etag"]},
+        )
+        assert assert_problem(reply, 422)["errors"][0]["field"] == "rrule"
+        await client.delete(created.headers["location"], headers=auth(office))
+
+    async def test_text_cannot_inject_ics_lines(
+        self, client: httpx.AsyncClient, office: str
+    ) -> None:
+        title = f"Injected {uuid.uuid4().hex[:6]}\r\nATTENDEE:mailto:evil@example.org"
+        created = await client.post(
+            "/api/v1/calendars/events/entries",
+            headers=auth(office),
+            json=meeting(
+                title=title,
+                description="Line one\r\nEND:VEVENT\r\nBEGIN:VEVENT\x07",
+                location="Room 1\nORGANIZER:mailto:evil@example.org",
+            ),
+        )
+        assert created.status_code == 201, created.text
+        reply = await client.get(
+            "/api/v1/calendars/events.ics",
+            params={"from": "2027-03-01T00:00:00Z", "to": "2027-03-31T00:00:00Z"},
+        )
+        assert reply.status_code == 200
+        assert b"\x07" not in reply.content
+        lines = reply.content.split(b"\r\n")
+        assert not any(line.startswith((b"ATTENDEE", b"ORGANIZER")) for line in lines)
+        events = icalendar.Calendar.from_ical(reply.content).walk("VEVENT")
+        ours = [e for e in events if str(e["SUMMARY"]).startswith(title[:15])]
+        assert len(ours) == 1
+        assert str(ours[0]["SUMMARY"]) == title.replace("\r\n", " ")
+        assert str(ours[0]["DESCRIPTION"]) == "Line one\nEND:VEVENT\nBEGIN:VEVENT"
+        await client.delete(created.headers["location"], headers=auth(office))
+
+    async def test_far_ranges_are_cut_not_walked(self, client: httpx.AsyncClient) -> None:
+        for start, end in (
+            ("9999-01-01T00:00:00Z", "9999-12-01T00:00:00Z"),
+            ("0001-01-01T00:00:00+14:00", "0001-03-01T00:00:00Z"),
+        ):
+            reply = await client.get("/api/v1/calendars/events", params={"from": start, "to": end})
+            assert reply.status_code == 200 and reply.json()["items"] == []
+
+
+class TestOneBadRowDoesNotBreakAFeed:
+    """Rows written before the checks (or by hand) are skipped and logged, never a 500."""
+
+    async def test_bad_rows_in_the_database(
+        self,
+        client: httpx.AsyncClient,
+        session: AsyncSession,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        def entry(title: str, **fields: object) -> CalendarEntry:
+            values: dict = {
+                "calendar": "events",
+                "kind": "meeting",
+                "title": title,
+                "starts_at": dt.datetime(2026, 11, 25, 18, tzinfo=dt.UTC),
+                "ends_at": dt.datetime(2026, 11, 25, 19, tzinfo=dt.UTC),
+                **fields,
+            }
+            return CalendarEntry(**values)
+
+        bad = [
+            entry("Bad URL", agenda_url="https://x.example/\r\nX-INJECTED:1"),
+            entry("Never", rrule="FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30"),
+            entry("Garbage rule", rrule="FREQ=SOMETIMES"),
+            entry("Hourly", rrule="FREQ=HOURLY"),
+            entry("Nowhere", rrule="FREQ=WEEKLY", timezone="Mars/Olympus"),
+        ]
+        session.add_all(bad)
+        await session.commit()
+        window = {"from": FROM, "to": "2027-01-31T00:00:00Z"}
+        try:
+            feed = await client.get("/api/v1/calendars/events.ics", params=window)
+            assert feed.status_code == 200, feed.text
+            summaries = {
+                str(e["SUMMARY"]) for e in icalendar.Calendar.from_ical(feed.content).walk("VEVENT")
+            }
+            assert "System Oversight Committee" in summaries
+            assert not summaries & {e.title for e in bad}
+            agenda = await occurrences(client, "events", **window)
+            titles = {o["title"] for o in agenda}
+            assert "System Oversight Committee" in titles
+            assert titles & {e.title for e in bad} == {"Bad URL"}  # JSON carries it as data
+            skipped = {
+                r.entry_id for r in caplog.records if r.getMessage() == "calendar entry skipped"
+            }
+            assert {str(e.id) for e in bad} <= skipped
+        finally:
+            for row in bad:
+                await session.delete(row)
+            await session.commit()
+
+
+class TestExpansionBounds:
+    def test_an_entry_gives_at_most_max_occurrences(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        series = CalendarEntry(
+            id=uuid.uuid4(),
+            starts_at=dt.datetime(2027, 1, 1, 18, tzinfo=dt.UTC),
+            ends_at=dt.datetime(2027, 1, 1, 19, tzinfo=dt.UTC),
+            timezone="America/Los_Angeles",
+            rrule="FREQ=DAILY",
+            exceptions=[],
+        )
+        start, end = dt.datetime(2027, 1, 1, tzinfo=dt.UTC), dt.datetime(2027, 2, 1, tzinfo=dt.UTC)
+        assert len(recurrence.occurrences(series, start, end)) == 31
+        monkeypatch.setattr(recurrence, "MAX_OCCURRENCES", 10)
+        with pytest.raises(recurrence.ExpansionLimit):
+            recurrence.occurrences(series, start, end)

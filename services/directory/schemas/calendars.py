@@ -1,6 +1,7 @@
 """Committees and the two calendars."""
 
 import datetime as dt
+import re
 import uuid
 from typing import Annotated, Literal
 
@@ -12,7 +13,18 @@ from services.directory.schemas.counties import Fips
 Calendar = Literal["events", "maintenance"]
 
 
-Url = Annotated[str, Field(max_length=512, pattern=r"^https?://")]
+# An http(s) URL: a host without user info, then no spaces or control characters (a CR or LF
+# would end the line in an iCalendar feed).
+URL = re.compile(r"https?://[^\s/?#@\x00-\x1f\x7f]+(?:[/?#][^\s\x00-\x1f\x7f]*)?")
+Url = Annotated[
+    str,
+    Field(max_length=512, pattern=f"^{URL.pattern}$", examples=["https://cws.example.gov/agenda"]),
+]
+# RFC 5545 RRULE parts: names, numbers, signs and separators, one line.
+Rrule = Annotated[
+    str,
+    Field(max_length=256, pattern=r"^[A-Za-z0-9=;,+\-]+$", examples=["FREQ=MONTHLY;BYDAY=+2WE"]),
+]
 
 
 class CommitteeRef(BaseModel):
@@ -46,7 +58,7 @@ class CalendarEntryFields(BaseModel):
     starts_at: AwareDatetime
     ends_at: AwareDatetime
     timezone: str = Field(default="America/Los_Angeles", max_length=64)
-    rrule: str | None = Field(default=None, max_length=256, examples=["FREQ=MONTHLY;BYDAY=+2WE"])
+    rrule: Rrule | None = None
     location: str | None = Field(default=None, max_length=256)
     call_in: str | None = Field(default=None, max_length=256)
     agenda_url: Url | None = None
@@ -74,7 +86,7 @@ class CalendarEntryUpdate(Patch):
     starts_at: AwareDatetime | None = None
     ends_at: AwareDatetime | None = None
     timezone: str | None = Field(default=None, max_length=64)
-    rrule: str | None = Field(default=None, max_length=256)
+    rrule: Rrule | None = None
     location: str | None = Field(default=None, max_length=256)
     call_in: str | None = Field(default=None, max_length=256)
     agenda_url: Url | None = None
@@ -138,7 +150,9 @@ class FeedToken(BaseModel):
 
 __all__ = [
     "Calendar",
+    "URL",
     "Url",
+    "Rrule",
     "CommitteeRef",
     "CommitteeRead",
     "CalendarEntryFields",
