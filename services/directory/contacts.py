@@ -11,7 +11,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import Select, exists, or_, select, true
+from sqlalchemy import ColumnElement, Select, exists, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
@@ -33,9 +33,29 @@ def snapshot(contact: Contact) -> dict[str, Any]:
     return {f: getattr(contact, f) for f in AUDITED_FIELDS}
 
 
+# Systems that read every county's people: the help desk takes calls from every county's staff,
+# and the services (notifications to SPOCs) serve every county.
+READ_EVERY_COUNTY = frozenset({"helpdesk", "service"})
+
+
+def readable(principal: Principal) -> ColumnElement[bool]:
+    """Who is who is for everyone signed in: work details of every county's people are for
+    every person, the help desk and the services. A county system reads only its own county's
+    people and the office's (its SSC): that is all it needs to file its county's requests, and
+    a leaked system secret then does not hand over the whole state's directory."""
+    if principal.kind == "user" or principal.roles & READ_EVERY_COUNTY:
+        return true()
+    if principal.county is None:
+        return Contact.county_fips.is_(None)
+    return or_(Contact.county_fips.is_(None), Contact.county_fips == principal.county)
+
+
 def sees_personal_phone(principal: Principal, contact: Contact) -> bool:
-    return principal.is_office or (
-        principal.county is not None and principal.county == contact.county_fips
+    """Personal phones are for people of the office and of the contact's own county; no
+    system needs them."""
+    return principal.kind == "user" and (
+        principal.is_office
+        or (principal.county is not None and principal.county == contact.county_fips)
     )
 
 
@@ -49,6 +69,7 @@ def check_may_edit(principal: Principal, county: str | None) -> None:
 
 
 def search(
+    principal: Principal,
     *,
     county: str | None = None,
     region: uuid.UUID | None = None,
@@ -56,9 +77,9 @@ def search(
     q: str | None = None,
     include_ended: bool = False,
 ) -> Select[Any]:
-    """Contacts matching every filter; designation and region look at current designations
-    (and at the person's county for region)."""
-    stmt = select(Contact)
+    """Contacts the caller may read matching every filter; designation and region look at
+    current designations (and at the person's county for region)."""
+    stmt = select(Contact).where(readable(principal))
     current = true() if include_ended else Designation.ended_on.is_(None)
     if county:
         stmt = stmt.where(
@@ -97,7 +118,19 @@ def search(
     return stmt
 
 
-async def get_contact(session: AsyncSession, contact_id: uuid.UUID) -> Contact:
+async def get_contact(
+    session: AsyncSession, contact_id: uuid.UUID, *, principal: Principal
+) -> Contact:
+    """A contact the caller may read; one it may not is, to it, as if it did not exist."""
+    contact = await session.scalar(
+        select(Contact).where(Contact.id == contact_id, readable(principal))
+    )
+    if contact is None:
+        raise NotFound(f"There is no contact {contact_id}.")
+    return contact
+
+
+async def _contact(session: AsyncSession, contact_id: uuid.UUID) -> Contact:
     contact = await session.get(Contact, contact_id)
     if contact is None:
         raise NotFound(f"There is no contact {contact_id}.")
@@ -342,7 +375,7 @@ async def county_ssc(session: AsyncSession, *, county: County) -> Contact:
     chosen = named or by_region
     if not chosen:
         raise NotFound(f"No SSC is assigned to {county.name} yet.")
-    return await get_contact(session, chosen[0].contact_id)
+    return await _contact(session, chosen[0].contact_id)
 
 
 async def is_regional_chair(
@@ -378,7 +411,7 @@ async def region_people(
     )
     sscs, chair = [], None
     for designation in (await session.scalars(stmt)).all():
-        contact = await get_contact(session, designation.contact_id)
+        contact = await _contact(session, designation.contact_id)
         if designation.kind == "ssc":
             sscs.append(contact)
         else:

@@ -389,3 +389,46 @@ class TestCsvExportIsData:
                 assert row[key] == "'" + value, row
             else:
                 assert row[key] == value
+
+
+class TestWhoReadsContacts:
+    """Work details of every county's people are for every person, the help desk and the
+    services; a county system reads its own county's people and the office's; personal
+    phones are for people of the office and of the same county, never for a system."""
+
+    async def test_the_choice(self, client: httpx.AsyncClient, office: str, mint: Mint) -> None:
+        butte = (await add(client, office, county="06007", personal_phone="(530) 555-0101"))["id"]
+        glenn = (await add(client, office, county="06021", personal_phone="(530) 555-0102"))["id"]
+        staff = (await add(client, office, personal_phone="(916) 555-0103"))["id"]
+        readers = {
+            "person of another county": (mint(county="06019"), {butte, glenn, staff}, set()),
+            "person of the county": (mint(county="06007"), {butte, glenn, staff}, {butte}),
+            "help desk": (
+                mint(kind="client", roles=["helpdesk"], perms=["ddr"]),
+                {butte, glenn, staff},
+                set(),
+            ),
+            "service": (mint(kind="client", roles=["service"]), {butte, glenn, staff}, set()),
+            "butte's system": (
+                mint(kind="client", roles=["county_system"], county="06007"),
+                {butte, staff},
+                set(),
+            ),
+        }
+        for who, (token, sees, phones) in readers.items():
+            for contact in (butte, glenn, staff):
+                reply = await client.get(f"/api/v1/contacts/{contact}", headers=auth(token))
+                if contact in sees:
+                    assert reply.status_code == 200, who
+                    shown = reply.json()["personal_phone"] is not None
+                    assert shown is (contact in phones), who
+                else:
+                    assert_problem(reply, 404)
+            listed = await client.get(
+                "/api/v1/contacts",
+                params={"q": "Person", "limit": 500, "county": "06021"},
+                headers=auth(token),
+            )
+            assert (glenn in {c["id"] for c in listed.json()["items"]}) is (glenn in sees)
+            county = await client.get("/api/v1/counties/06021/contacts", headers=auth(token))
+            assert (glenn in {c["id"] for c in county.json()["items"]}) is (glenn in sees)

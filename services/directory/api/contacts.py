@@ -70,7 +70,9 @@ def as_csv(principal: Principal, rows: list[Contact]) -> Response:
     "/contacts",
     summary="Search the directory of people",
     description="Filters: `county`, `region` (id or code), `designation`, `q` (name, e-mail, "
-    "title). With `Accept: text/csv` the office gets every match as CSV, unpaged.",
+    "title). With `Accept: text/csv` the office gets every match as CSV, unpaged. Every person, "
+    "the help desk and the services read every county's people; a county system reads its own "
+    "county's and the office's. Personal phones: people of the office and of the same county.",
     response_model=Page[ContactRead],
     responses={200: {"content": {CSV: {}}}, **problem_responses(401, 403, 422)},
 )
@@ -87,6 +89,7 @@ async def list_contacts(
 ) -> Page[ContactRead] | Response:
     region_id = (await find_region(session, region)).id if region else None
     stmt = contacts.search(
+        principal,
         county=county,
         region=region_id,
         designation=designation,
@@ -128,7 +131,7 @@ async def create_contact(
 async def read_contact(
     session: SessionDep, principal: PrincipalDep, contact_id: uuid.UUID, response: Response
 ) -> ContactRead:
-    contact = await contacts.get_contact(session, contact_id)
+    contact = await contacts.get_contact(session, contact_id, principal=principal)
     response.headers["ETag"] = etag(contact.version)
     return read(principal, contact)
 
@@ -146,7 +149,7 @@ async def update_contact(
     response: Response,
     if_match: Annotated[str | None, Header()] = None,
 ) -> ContactRead:
-    contact = await contacts.get_contact(session, contact_id)
+    contact = await contacts.get_contact(session, contact_id, principal=principal)
     contact = await contacts.update_contact(
         session, principal=principal, contact=contact, changes=body.changes(), if_match=if_match
     )
@@ -166,7 +169,7 @@ async def update_contact(
 async def create_designation(
     session: SessionDep, principal: PrincipalDep, contact_id: uuid.UUID, body: DesignationCreate
 ) -> DesignationRead:
-    contact = await contacts.get_contact(session, contact_id)
+    contact = await contacts.get_contact(session, contact_id, principal=principal)
     designation = await contacts.designate(
         session,
         principal=principal,
@@ -190,7 +193,7 @@ async def create_designation(
 async def end_designation(
     session: SessionDep, principal: PrincipalDep, contact_id: uuid.UUID, designation_id: uuid.UUID
 ) -> Response:
-    contact = await contacts.get_contact(session, contact_id)
+    contact = await contacts.get_contact(session, contact_id, principal=principal)
     await contacts.end_designation(
         session, principal=principal, contact=contact, designation_id=designation_id
     )
@@ -207,7 +210,7 @@ async def list_county_contacts(
 ) -> Page[ContactRead]:
     rows, next_cursor = await paginate(
         session,
-        contacts.search(county=county.fips),
+        contacts.search(principal, county=county.fips),
         order_by=[Contact.name, Contact.id],
         limit=page.limit,
         cursor=page.cursor,
