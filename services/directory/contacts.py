@@ -401,19 +401,25 @@ async def is_regional_chair(
 
 
 async def region_people(
-    session: AsyncSession, *, region_id: uuid.UUID
+    session: AsyncSession, *, principal: Principal, region_id: uuid.UUID
 ) -> tuple[list[Contact], Contact | None]:
-    """The region's current SSCs and its current regional chair."""
+    """The region's current SSCs and its current regional chair, as far as the caller may
+    read them (a county system does not see another county's chair)."""
     stmt = select(Designation).where(
         Designation.region_id == region_id,
         Designation.kind.in_(("ssc", "regional_chair")),
         Designation.ended_on.is_(None),
     )
-    sscs, chair = [], None
-    for designation in (await session.scalars(stmt)).all():
-        contact = await _contact(session, designation.contact_id)
-        if designation.kind == "ssc":
-            sscs.append(contact)
-        else:
-            chair = contact
-    return sorted(sscs, key=lambda c: c.name), chair
+    designations = list((await session.scalars(stmt)).all())
+    people = {
+        c.id: c
+        for c in await session.scalars(
+            select(Contact).where(
+                Contact.id.in_([d.contact_id for d in designations]), readable(principal)
+            )
+        )
+    }
+    held = [(d.kind, people[d.contact_id]) for d in designations if d.contact_id in people]
+    sscs = sorted((c for kind, c in held if kind == "ssc"), key=lambda c: c.name)
+    chair = next((c for kind, c in held if kind == "regional_chair"), None)
+    return sscs, chair

@@ -400,6 +400,12 @@ class TestWhoReadsContacts:
         butte = (await add(client, office, county="06007", personal_phone="(530) 555-0101"))["id"]
         glenn = (await add(client, office, county="06021", personal_phone="(530) 555-0102"))["id"]
         staff = (await add(client, office, personal_phone="(916) 555-0103"))["id"]
+        chair = await designate(
+            client, office, {"id": glenn}, kind="regional_chair", region="northern"
+        )
+        assert chair.status_code == 201
+        regions = (await client.get("/api/v1/regions", headers=auth(office))).json()["items"]
+        northern = next(r["id"] for r in regions if r["code"] == "northern")
         readers = {
             "person of another county": (mint(county="06019"), {butte, glenn, staff}, set()),
             "person of the county": (mint(county="06007"), {butte, glenn, staff}, {butte}),
@@ -432,3 +438,6 @@ class TestWhoReadsContacts:
             assert (glenn in {c["id"] for c in listed.json()["items"]}) is (glenn in sees)
             county = await client.get("/api/v1/counties/06021/contacts", headers=auth(token))
             assert (glenn in {c["id"] for c in county.json()["items"]}) is (glenn in sees)
+            region = await client.get(f"/api/v1/regions/{northern}", headers=auth(token))
+            shown_chair = region.json()["regional_chair"]
+            assert (shown_chair is not None and shown_chair["id"] == glenn) is (glenn in sees)

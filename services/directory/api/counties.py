@@ -49,11 +49,13 @@ async def list_regions(session: SessionDep, _: PrincipalDep, page: PageDep) -> P
     tags=["regions"],
     responses=problem_responses(401, 404, 422),
 )
-async def read_region(session: SessionDep, _: PrincipalDep, region_id: uuid.UUID) -> RegionDetail:
+async def read_region(
+    session: SessionDep, principal: PrincipalDep, region_id: uuid.UUID
+) -> RegionDetail:
     region = await session.get(Region, region_id)
     if region is None:
         raise NotFound(f"There is no region with id {region_id}.")
-    sscs, chair = await contacts.region_people(session, region_id=region.id)
+    sscs, chair = await contacts.region_people(session, principal=principal, region_id=region.id)
     user_group = await session.scalar(select(Committee).where(Committee.region_id == region.id))
     return RegionDetail.model_validate(
         {
