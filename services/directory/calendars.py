@@ -1,7 +1,6 @@
 """The two calendars of the guide. The event calendar (committee meetings, trainings) is
 public; the maintenance calendar (releases, outages, technical changes, affected counties or
-all) is for signed-in users, and for calendar apps through a personal feed token
-(feeds.py).
+all) is for signed-in users, and for calendar apps through a personal feed token (feeds.py).
 The office keeps both."""
 
 import datetime as dt
@@ -85,9 +84,12 @@ async def check_may_keep(session: AsyncSession, principal: Principal, entry: Cal
 def time_range(
     start: dt.datetime | None, end: dt.datetime | None, *, now: dt.datetime | None = None
 ) -> tuple[dt.datetime, dt.datetime]:
-    """Defaults: from now, 90 days. At most 400 days at once."""
-    start = start or now or dt.datetime.now(dt.UTC)
-    end = end or start + DEFAULT_RANGE
+    """Defaults: from now, 90 days. At most 400 days at once. Times are taken in UTC; one
+    beyond the years UTC can hold (9999-12-31T23:59-14:00) is the end of those years."""
+    start = _utc(start or now or dt.datetime.now(dt.UTC))
+    if end is None:
+        return start, _utc(start, plus=DEFAULT_RANGE)
+    end = _utc(end)
     if end <= start:
         raise InvalidInput("`to` must be after `from`.", errors=[FieldError("to", "before from")])
     if end - start > MAX_RANGE:
@@ -95,6 +97,14 @@ def time_range(
             "Ask for at most 400 days at once.", errors=[FieldError("to", "range over 400 days")]
         )
     return start, end
+
+
+def _utc(value: dt.datetime, *, plus: dt.timedelta = dt.timedelta()) -> dt.datetime:
+    try:
+        return value.astimezone(dt.UTC) + plus
+    except OverflowError:
+        edge = dt.datetime.min if value.year == dt.MINYEAR else dt.datetime.max
+        return edge.replace(tzinfo=dt.UTC)
 
 
 async def agenda(
@@ -107,13 +117,13 @@ async def agenda(
 ) -> list[tuple[CalendarEntry, recurrence.Occurrence]]:
     """Every occurrence in [start, end), in time order; `county` keeps maintenance entries
     that affect that county (or all counties)."""
+    # The calendars hold entries of EARLIEST..LATEST: a range beyond is cut, not walked.
+    start, end = max(start, recurrence.EARLIEST), min(end, recurrence.LATEST)
     stmt = select(CalendarEntry).where(
         CalendarEntry.calendar == calendar,
         or_(CalendarEntry.rrule.is_not(None), CalendarEntry.starts_at < end),
     )
     found = []
-    # The calendars hold entries of EARLIEST..LATEST: a range beyond is cut, not walked.
-    start, end = max(start, recurrence.EARLIEST), min(end, recurrence.LATEST)
     for entry in (await session.scalars(stmt)).unique() if start < end else ():
         if county and entry.affected_counties and county not in entry.affected_counties:
             continue

@@ -465,9 +465,16 @@ class TestHostileEntries:
         for start, end in (
             ("9999-01-01T00:00:00Z", "9999-12-01T00:00:00Z"),
             ("0001-01-01T00:00:00+14:00", "0001-03-01T00:00:00Z"),
+            ("9999-12-31T23:59:59-14:00", None),
+            ("9999-12-31T00:00:00Z", None),
+            ("0001-01-01T00:00:00+14:00", None),
         ):
-            reply = await client.get("/api/v1/calendars/events", params={"from": start, "to": end})
-            assert reply.status_code == 200 and reply.json()["items"] == []
+            params = {"from": start, **({"to": end} if end else {})}
+            for path in ("/api/v1/calendars/events", "/api/v1/calendars/events.ics"):
+                reply = await client.get(path, params=params)
+                assert reply.status_code == 200, (params, reply.text)
+                if path.endswith("events"):
+                    assert reply.json()["items"] == []
 
 
 class TestOneBadRowDoesNotBreakAFeed:
