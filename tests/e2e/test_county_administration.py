@@ -62,3 +62,63 @@ def test_spoc_creates_a_user_grants_ddr_and_cannot_see_fresno(gateway: httpx.Cli
     assert_problem(gateway.get(f"/api/v1/users/{fresno['id']}", headers=spoc), 404)
     worker = bearer(token_for(gateway, "sacramento.worker"))
     assert_problem(gateway.get("/api/v1/users", headers=worker), 403)
+
+
+def test_a_spoc_acts_only_on_accounts_within_its_grants(gateway: httpx.Client) -> None:
+    """Issue 9: a county administrator holding only mac cannot reset, unlock or edit a worker
+    holding ddr (and then sign in as it); its feed URL dies with its account."""
+    office = bearer(token_for(gateway, "office.admin"))
+    placed = gateway.post(
+        "/api/v1/users",
+        headers=office,
+        json={
+            "username": f"sac.office.{uuid.uuid4().hex[:6]}",
+            "display_name": "Office admin in a county",
+            "email": "placed@example.org",
+            "county": "06067",
+            "roles": ["office_admin"],
+        },
+    )
+    assert assert_problem(placed, 422)["errors"][0]["field"] == "roles"
+    username = f"sac.limited.{uuid.uuid4().hex[:6]}"
+    created = gateway.post(
+        "/api/v1/users",
+        headers=office,
+        json={
+            "username": username,
+            "display_name": "Sacramento limited admin",
+            "email": "limited@example.org",
+            "county": "06067",
+            "roles": ["county_admin"],
+            "perms": ["mac"],
+        },
+    ).json()
+    changed = gateway.post(
+        "/auth/password",
+        data={
+            "username": username,
+            "password": created["one_time_password"],
+            "new_password": "limited admin passphrase",
+        },
+    )
+    assert changed.status_code == 204
+    limited = bearer(token_for(gateway, username, "limited admin passphrase"))
+    worker = gateway.get(
+        "/api/v1/users", params={"q": "sacramento.worker"}, headers=limited
+    ).json()["items"][0]
+    url = f"/api/v1/users/{worker['id']}"
+    assert_problem(gateway.post(url + "/password-reset", headers=limited), 403)
+    assert_problem(gateway.post(url + "/unlock", headers=limited), 403)
+    etag = gateway.get(url, headers=limited).headers["etag"]
+    renamed = gateway.patch(
+        url, json={"display_name": "Mine now"}, headers={**limited, "If-Match": etag}
+    )
+    assert_problem(renamed, 403)
+
+    feed = gateway.post("/api/v1/calendars/maintenance/feed-token", headers=limited).json()["url"]
+    assert gateway.get(feed).status_code == 200
+    me = f"/api/v1/users/{created['user']['id']}"
+    etag = gateway.get(me, headers=office).headers["etag"]
+    off = gateway.patch(me, json={"active": False}, headers={**office, "If-Match": etag})
+    assert off.status_code == 200
+    assert_problem(gateway.get(feed), 401)
