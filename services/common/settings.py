@@ -20,6 +20,12 @@ class ServiceSettings(BaseSettings):
     # or read from a PEM file (tests and air-gapped deployments).
     jwks_url: str = "http://127.0.0.1:8000/.well-known/jwks.json"
     public_key_file: Path | None = None
+    # The JWKS is fetched again this often (a retired key is forgotten within it), and at
+    # most this often when a token names a kid we do not know.
+    jwks_refresh_seconds: float = Field(default=300.0, ge=0, le=3600)
+    jwks_min_refresh_seconds: float = Field(default=10.0, ge=0, le=300)
+    # Clock skew allowed between the gateway and a service for exp, iat and nbf.
+    token_leeway_seconds: int = Field(default=30, ge=0, le=300)
     jwt_issuer: str = "cwshub"
     jwt_audience: str = "cwshub-api"
     log_level: str = "INFO"
