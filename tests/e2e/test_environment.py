@@ -67,3 +67,20 @@ def test_the_demo_seed_refuses_outside_dev(environment: str | None, tmp_path: Pa
     assert result.returncode == 1
     assert ("dev only" if environment else "DIRECTORY_ENV is not set") in result.stderr
     assert not database.exists()
+
+
+def test_prod_refuses_to_drop_two_factor_and_prints_no_secret() -> None:
+    """Production never falls back to dev; a settings error is one line, without the input
+    values pydantic's own message quotes (settings hold database URLs with passwords)."""
+    result = run(
+        ["services.common.serve", "directory", "--port", "0"],
+        {
+            "DIRECTORY_ENV": "prod",
+            "DIRECTORY_DATABASE_URL": "postgresql+asyncpg://cwshub:s3cret-pw@127.0.0.1:1/x",
+            "DIRECTORY_TWO_FACTOR_ROLES": '["ssc"]',
+        },
+    )
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "DIRECTORY_TWO_FACTOR_ROLES must include" in result.stderr
+    assert "s3cret-pw" not in result.stderr
