@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 SERVICES := directory requests
 export CWSHUB_TEST_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
+# Nothing defaults to dev (a deployment must say prod): the dev targets say dev.
+DEV_ENV := GATEWAY_ENV=dev DIRECTORY_ENV=dev REQUESTS_ENV=dev
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test test-sqlite test-postgres lint format migrate seed bench clean
@@ -23,13 +25,13 @@ $(STAMP): pyproject.toml
 install: $(STAMP)  ## create .venv and install cwshub with its pinned dependencies
 
 migrate: install  ## bring every service's database to the latest schema
-	@for s in $(SERVICES); do $(PY) -m services.common.migrations $$s upgrade || exit 1; done
+	@for s in $(SERVICES); do $(DEV_ENV) $(PY) -m services.common.migrations $$s upgrade || exit 1; done
 
 seed: migrate  ## load the demo logins (dev only)
-	$(PY) -m services.directory.seed
+	$(DEV_ENV) $(PY) -m services.directory.seed
 
 run: seed  ## migrate, seed and start the gateway (8000) and services; Ctrl-C stops them
-	@$(PY) tools/run.py
+	@$(DEV_ENV) $(PY) tools/run.py
 
 # pytest exits 5 when it collects nothing: say so instead of failing obscurely.
 PYTEST = $(PY) -m pytest -q -p no:cacheprovider; rc=$$?; \
@@ -54,7 +56,7 @@ format: install  ## apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff check --fix .
 
 bench: seed  ## gateway vs direct ratio; filing and listing requests, SQLite and PostgreSQL
-	$(PY) -m tools.bench
+	$(DEV_ENV) $(PY) -m tools.bench
 
 clean:  ## remove .venv and .data (databases, keys, logs)
 	rm -rf $(VENV) .data

@@ -237,5 +237,6 @@ async def read_docs() -> HTMLResponse:
     return get_swagger_ui_html(
         openapi_url="/openapi.json",
         title="cwshub API",
-        swagger_ui_parameters={"persistAuthorization": True},
+        # Not in localStorage, where any script on the origin could read the token.
+        swagger_ui_parameters={"persistAuthorization": False},
     )

@@ -7,6 +7,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from jose.exceptions import JOSEError
 
 from services.common.auth import public_jwk
 from services.common.keyid import key_id
@@ -43,11 +44,34 @@ def generate_private_pem() -> bytes:
     )
 
 
+def _previous(path: Path) -> dict[str, Any]:
+    """The JWKS entry of a retired key (its public PEM, or the old private PEM itself),
+    published until the tokens it signed have expired."""
+    try:
+        pem = path.read_bytes()
+        if b"PRIVATE KEY" in pem:
+            pem = _public_pem(pem)
+        # Written the way the gateway writes its own, so the kid is the one it signed with.
+        pem = serialization.load_pem_public_key(pem).public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return public_jwk(pem, key_id(pem))
+    except (OSError, ValueError, TypeError, JOSEError) as exc:
+        raise KeyError_(
+            f"{path} (in GATEWAY_PREVIOUS_PUBLIC_KEY_FILES) is not a readable RSA public key "
+            f"in PEM: {exc}"
+        ) from None
+
+
 def load_signing_key(
     path: Path, *, generate: bool, previous_public: list[Path] | None = None
 ) -> SigningKey:
     """Read the private key (PEM). With `generate` (dev), create it when missing, mode 0600,
-    and its public half beside it for tools that verify without the JWKS."""
+    and its public half beside it for tools that verify without the JWKS.
+
+    A rotation: start with the new key and the old public key in `previous_public` (both are
+    published; tokens the old key signed keep verifying), and once those tokens have expired
+    (access_token_seconds after the switch), restart with the new key alone."""
     if not path.exists():
         if not generate:
             raise KeyError_(
@@ -68,6 +92,7 @@ def load_signing_key(
     kid = key_id(public_pem)
     published = [public_jwk(public_pem, kid)]
     for old in previous_public or []:
-        pem = old.read_bytes()
-        published.append(public_jwk(pem, key_id(pem)))
+        entry = _previous(old)
+        if all(entry["kid"] != known["kid"] for known in published):
+            published.append(entry)
     return SigningKey(private_pem=private_pem, public_pem=public_pem, kid=kid, published=published)

@@ -1,24 +1,24 @@
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from services.common.settings import DATA_DIR
+from services.common.settings import DATA_DIR, ExplicitEnvironment
 
 
-class Settings(BaseSettings):
+class Settings(ExplicitEnvironment):
     """Gateway settings, from GATEWAY_* environment variables (dicts and lists as JSON)."""
 
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
 
-    env: Literal["dev", "test", "prod"] = "dev"
     log_level: str = "INFO"
 
     # Signing. In dev the key pair is generated on first start; elsewhere it must be provided.
     private_key_file: Path = DATA_DIR / "keys" / "gateway-private.pem"
     previous_public_key_files: list[Path] = Field(
-        default_factory=list, description="Keys still published in the JWKS during a rotation."
+        default_factory=list,
+        description="Public PEMs of retired signing keys, still published in the JWKS until "
+        "the tokens they signed have expired (a rotation's overlap).",
     )
     jwt_issuer: str = "cwshub"
     jwt_audience: str = "cwshub-api"

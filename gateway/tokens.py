@@ -1,4 +1,5 @@
-"""Issuing access tokens: RS256 JWTs with the claims every service verifies."""
+"""Issuing access tokens: RS256 JWTs with the claims every service verifies, typed `at+jwt`
+(RFC 9068) so that a service can tell them from any other JWT."""
 
 import time
 import uuid
@@ -7,12 +8,15 @@ from typing import Any
 from jose import jwt
 
 from gateway.keys import SigningKey
-from services.common.auth import ALGORITHM
+from services.common.auth import ALGORITHM, TOKEN_TYPE
 
 
 def sign(key: SigningKey, claims: dict[str, Any]) -> str:
     return jwt.encode(
-        claims, key.private_pem.decode(), algorithm=ALGORITHM, headers={"kid": key.kid}
+        claims,
+        key.private_pem.decode(),
+        algorithm=ALGORITHM,
+        headers={"kid": key.kid, "typ": TOKEN_TYPE},
     )
 
 

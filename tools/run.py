@@ -1,6 +1,7 @@
 """`make run`: start the gateway and every service as separate processes on their default ports,
 print where everything is, and stop them all on Ctrl-C. Logs go to .data/logs/."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -11,6 +12,10 @@ from services.common.serve import DEFAULT_PORTS, check_port, stop_all, wait_unti
 from services.directory.seed import DEMO_ACCOUNTS, DEMO_CLIENTS, DEMO_PASSWORD
 
 PROCESSES = ["gateway", "directory", "requests"]
+# Nothing defaults to dev: this is the one place (with the Makefile) that says so.
+DEV_ENV = {f"{name.upper()}_ENV": "dev" for name in PROCESSES}
+# Metrics have ports of their own, never the API's (9000 beside 8000, ...).
+METRICS_PORTS = {name: DEFAULT_PORTS[name] + 1000 for name in PROCESSES}
 LOGS = Path(".data/logs")
 
 
@@ -19,6 +24,7 @@ def banner() -> str:
         f"    {username:<20} {', '.join(roles):<14} county {county or '-'}"
         for username, _, county, _, roles, _ in DEMO_ACCOUNTS
     )
+    metrics = ", ".join(f"{n} :{p}/metrics" for n, p in METRICS_PORTS.items())
     clients = "\n".join(f"    {cid:<20} secret {secret}" for cid, _, secret, *_ in DEMO_CLIENTS)
     return f"""
 cwshub is running.
@@ -26,6 +32,7 @@ cwshub is running.
   Docs            http://127.0.0.1:{DEFAULT_PORTS["gateway"]}/docs
   Directory       http://127.0.0.1:{DEFAULT_PORTS["directory"]}  (direct, for debugging)
   Requests        http://127.0.0.1:{DEFAULT_PORTS["requests"]}  (direct, for debugging)
+  Metrics         {metrics}
   Logs            {LOGS}/<name>.log
 
 Demo logins (password {DEMO_PASSWORD}):
@@ -47,6 +54,7 @@ def main() -> int:
     for name in PROCESSES:
         try:
             check_port("127.0.0.1", DEFAULT_PORTS[name])
+            check_port("127.0.0.1", METRICS_PORTS[name])
         except SystemExit:
             return 1
     LOGS.mkdir(parents=True, exist_ok=True)
@@ -58,7 +66,11 @@ def main() -> int:
         for name in PROCESSES:
             log = (LOGS / f"{name}.log").open("ab")
             children[name] = subprocess.Popen(
-                [sys.executable, "-m", "services.common.serve", name],
+                [
+                    *(sys.executable, "-m", "services.common.serve", name),
+                    *("--metrics-port", str(METRICS_PORTS[name])),
+                ],
+                env={**os.environ, **DEV_ENV},
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )

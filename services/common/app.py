@@ -1,5 +1,6 @@
 """The HTTP frame every service shares: the middleware (services.common.middleware), the one
-problem+json error handler, and /healthz, /readyz, /metrics."""
+problem+json error handler, and /healthz, /readyz. Metrics are not served here, on the API
+port: services.common.serve serves them on a port of their own (--metrics-port)."""
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -9,10 +10,6 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    generate_latest,
-)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -169,7 +166,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def operations_router(ready: Callable[[FastAPI], Awaitable[dict[str, Any]]]) -> APIRouter:
-    """/healthz (alive), /readyz (dependencies answer, else 503), /metrics (Prometheus)."""
+    """/healthz (alive), /readyz (dependencies answer, else 503)."""
     router = APIRouter(include_in_schema=False)
 
     @router.get("/healthz")
@@ -184,11 +181,6 @@ def operations_router(ready: Callable[[FastAPI], Awaitable[dict[str, Any]]]) -> 
             {"status": "ok" if ok else "unavailable", "checks": checks},
             status_code=200 if ok else 503,
         )
-
-    @router.get("/metrics")
-    async def metrics(request: Request) -> Response:
-        data = generate_latest(request.app.state.metrics.registry)
-        return Response(data, media_type=CONTENT_TYPE_LATEST)
 
     return router
 

@@ -1,9 +1,14 @@
 """Bearer-token verification: the one wrapper around python-jose every service uses.
 
-Rules: RS256 only (no `none`, no HMAC with a public key); `exp`, `iat`, `iss`, `aud`, `sub`
-and `jti` required; the `kid` must name a key the gateway publishes; a token over 8 KiB is
-refused before parsing. Every failure is the same `Unauthorized`: callers learn nothing about
-which check failed.
+Rules: RS256 only (no `none`, no HMAC with a public key); `typ` is `at+jwt` (RFC 9068), so
+no other JWT signed with the gateway's key passes as an access token; `exp`, `iat`, `iss`, `aud`,
+`sub` and `jti` required, times compared with a small leeway for clock skew; the `kid` must name
+a key the gateway publishes now; a token over 8 KiB is refused before parsing. Every failure is
+the same `Unauthorized`: callers learn nothing about which check failed.
+
+The published keys are fetched again on a schedule and when a token names an unknown kid (at
+most once per `min_refresh_seconds`), and a key the gateway stopped publishing is forgotten: a
+retired or compromised key stops verifying once the services have refreshed.
 """
 
 import asyncio
@@ -20,8 +25,8 @@ from services.common.errors import Unauthorized
 from services.common.keyid import key_id
 
 ALGORITHM = "RS256"
+TOKEN_TYPE = "at+jwt"
 MAX_TOKEN_BYTES = 8 * 1024
-JWKS_REFRESH_SECONDS = 30.0
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub", "jti")
 
 
@@ -87,13 +92,20 @@ class TokenVerifier:
         audience: str,
         jwks_url: str | None = None,
         keys: dict[str, dict[str, Any]] | None = None,
+        refresh_seconds: float = 300.0,
+        min_refresh_seconds: float = 10.0,
+        leeway_seconds: int = 30,
     ) -> None:
         self.issuer = issuer
         self.audience = audience
         self.jwks_url = jwks_url
+        self.refresh_seconds = refresh_seconds
+        self.min_refresh_seconds = min_refresh_seconds
+        self.leeway_seconds = leeway_seconds
         # Keys are built once: building one per request doubled the cost of a verification.
         self._keys: dict[str, Any] = {kid: _build(k) for kid, k in (keys or {}).items()}
-        self._fetched_at = float("-inf")
+        self._fetched_at = float("-inf")  # the last good fetch
+        self._tried_at = float("-inf")  # the last attempt, good or not
         self._lock = asyncio.Lock()
 
     @classmethod
@@ -106,6 +118,9 @@ class TokenVerifier:
             audience=audience or settings.jwt_audience,
             jwks_url=None if keys else settings.jwks_url,
             keys=keys,
+            refresh_seconds=settings.jwks_refresh_seconds,
+            min_refresh_seconds=settings.jwks_min_refresh_seconds,
+            leeway_seconds=settings.token_leeway_seconds,
         )
 
     async def verify(self, token: str) -> dict[str, Any]:
@@ -118,6 +133,8 @@ class TokenVerifier:
             raise Unauthorized("The access token is malformed.") from None
         if header.get("alg") != ALGORITHM:
             raise Unauthorized("The access token is not signed with RS256.")
+        if str(header.get("typ", "")).lower() not in (TOKEN_TYPE, "application/" + TOKEN_TYPE):
+            raise Unauthorized("The token is not an access token.")
         key = await self._key(str(header.get("kid", "")))
         try:
             claims: dict[str, Any] = jwt.decode(
@@ -126,10 +143,17 @@ class TokenVerifier:
                 algorithms=[ALGORITHM],
                 audience=self.audience,
                 issuer=self.issuer,
-                options={f"require_{c}": True for c in REQUIRED_CLAIMS},
+                options={
+                    "leeway": self.leeway_seconds,
+                    **{f"require_{c}": True for c in REQUIRED_CLAIMS},
+                },
             )
         except JOSEError:
             raise Unauthorized("The access token is invalid or expired.") from None
+        # jose checks only that iat is a number: a token from the future is not yet valid.
+        iat = claims["iat"]
+        if not isinstance(iat, int | float) or iat > time.time() + self.leeway_seconds:
+            raise Unauthorized("The access token is invalid or expired.")
         return claims
 
     async def principal(self, token: str) -> Principal:
@@ -140,30 +164,38 @@ class TokenVerifier:
             raise Unauthorized("The access token is invalid or expired.") from None
 
     async def _key(self, kid: str) -> Any:
+        # On the schedule: keys older than refresh_seconds are fetched again before use.
+        await self._refresh(max_age=self.refresh_seconds)
         if kid not in self._keys:
-            await self._refresh()
+            # A new key after a rotation; unknown kids are cheap to send, so rate-limited.
+            await self._refresh(max_age=self.min_refresh_seconds)
         if kid not in self._keys:
             raise Unauthorized("The access token is signed by an unknown key.")
         return self._keys[kid]
 
-    async def _refresh(self) -> None:
-        """Fetch the JWKS again, at most every JWKS_REFRESH_SECONDS: unknown kids are cheap to
-        send, and must not make us hammer the gateway."""
+    async def _refresh(self, *, max_age: float) -> None:
+        """Fetch the JWKS again and keep exactly the keys it publishes, unless the keys we have
+        are younger than max_age or an attempt was made within min_refresh_seconds. A failed
+        fetch keeps the keys we have: a gateway restarting must not stop the services."""
         if not self.jwks_url:
             return
+        if time.monotonic() - self._fetched_at < max_age:
+            return
         async with self._lock:
-            if time.monotonic() - self._fetched_at < JWKS_REFRESH_SECONDS:
+            now = time.monotonic()
+            if now - self._fetched_at < max_age or now - self._tried_at < self.min_refresh_seconds:
                 return
-            self._fetched_at = time.monotonic()
+            self._tried_at = now
             try:
                 async with httpx.AsyncClient(timeout=5.0) as client:
                     reply = await client.get(self.jwks_url)
                     reply.raise_for_status()
-                    document = reply.json()
-            except (httpx.HTTPError, ValueError):
-                self._fetched_at = float("-inf")
+                    entries = reply.json()["keys"]
+            except (httpx.HTTPError, ValueError, TypeError, KeyError):
                 return
-            self._keys = _usable(document.get("keys", []))
+            if isinstance(entries, list):
+                self._keys = _usable(entries)
+                self._fetched_at = now
 
 
 def _build(key: dict[str, Any]) -> Any:

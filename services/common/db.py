@@ -54,7 +54,9 @@ def is_sqlite(url: str) -> bool:
 
 
 def create_engine(url: str, *, pool_size: int = 10, migrating: bool = False) -> AsyncEngine:
-    """An engine for SQLite (WAL, foreign keys on) or PostgreSQL (pooled).
+    """An engine for SQLite (WAL, foreign keys on) or PostgreSQL (pooled). Statement
+    parameters are never put in errors (hide_parameters): they hold names, hashes and DDR text,
+    and an error's text ends up in logs.
 
     `migrating` (SQLite): DDL inside real transactions, so a failed migration leaves nothing
     half done (the driver would otherwise commit each DDL statement by itself), and foreign
@@ -63,7 +65,7 @@ def create_engine(url: str, *, pool_size: int = 10, migrating: bool = False) -> 
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -82,7 +84,13 @@ def create_engine(url: str, *, pool_size: int = 10, migrating: bool = False) -> 
                 connection.exec_driver_sql("BEGIN")
 
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        hide_parameters=True,
+    )
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -91,7 +99,7 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 
 async def execute_autocommit(url: str, statement: str) -> None:
     """One statement outside a transaction (CREATE DATABASE, DROP DATABASE), then disconnect."""
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT", hide_parameters=True)
     try:
         async with engine.connect() as connection:
             await connection.execute(text(statement))

@@ -18,6 +18,16 @@ _SECRET_WORDS = ("password", "secret", "token", "authorization", "otp", "ssn")
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
+def exception_text(exc_info: Any) -> str:
+    """The traceback without what the database said about the values: PostgreSQL's DETAIL
+    lines quote the key or the whole failing row (names, e-mail addresses, hashes, DDR text).
+    The statement's parameters are never there (the engines hide them)."""
+    lines = "".join(traceback.format_exception(*exc_info)).splitlines(keepends=True)
+    return "".join(
+        "DETAIL: [hidden]\n" if line.lstrip().startswith("DETAIL:") else line for line in lines
+    )
+
+
 def current_request_id() -> str | None:
     context = request_context.get()
     return context["request_id"] if context else None
@@ -48,7 +58,7 @@ class JsonFormatter(logging.Formatter):
                 value = "[redacted]"
             entry[key] = value
         if record.exc_info:
-            entry["exc"] = "".join(traceback.format_exception(*record.exc_info))
+            entry["exc"] = exception_text(record.exc_info)
         return orjson.dumps(entry, default=str).decode()
 
 

@@ -10,10 +10,12 @@ from typing import Any
 
 from alembic import command, context
 from alembic.config import Config
+from pydantic import ValidationError
 from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 
 from services.common.db import create_engine, is_sqlite, safe_url
+from services.common.settings import one_line
 
 
 def config(service: str, url: str) -> Config:
@@ -68,7 +70,11 @@ def main(argv: list[str]) -> int:
         print("usage: python -m services.common.migrations <service> [upgrade|downgrade] [rev]")
         return 2
     service, action = argv[0], (argv[1] if len(argv) > 1 else "upgrade")
-    settings: Any = import_module(f"services.{service}.settings").Settings()
+    try:
+        settings: Any = import_module(f"services.{service}.settings").Settings()
+    except ValidationError as exc:
+        print(f"{service}: cannot migrate: {one_line(exc)}", file=sys.stderr)
+        return 1
     url = settings.database_url
     try:
         if action == "upgrade":

@@ -1,7 +1,8 @@
 """Start one cwshub process: `python -m services.common.serve <gateway|directory|...> --port N`.
 
 Checks what a newcomer trips over before uvicorn starts, and says what to do in one line: a
-port already taken, a database that does not answer, a missing signing key."""
+port already taken, a database that does not answer, a missing signing key, an unset
+environment (GATEWAY_ENV, DIRECTORY_ENV, ...). Metrics are served only on --metrics-port."""
 
 import argparse
 import asyncio
@@ -16,8 +17,11 @@ from typing import Any
 
 import httpx
 import uvicorn
+from prometheus_client import start_http_server
+from pydantic import ValidationError
 
 from services.common.db import create_engine, ping, safe_url
+from services.common.settings import one_line
 
 DEFAULT_PORTS = {
     "gateway": 8000,
@@ -75,18 +79,30 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("name", choices=sorted(DEFAULT_PORTS))
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int)
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve Prometheus /metrics on this port (never on the API port); none: not served",
+    )
     args = parser.parse_args(argv)
     port = args.port or DEFAULT_PORTS[args.name]
 
     check_port(args.host, port)
+    if args.metrics_port:
+        check_port(args.host, args.metrics_port)
     module = importlib.import_module(module_for(args.name))
     try:
         app: Any = module.create_app()
-    except Exception as exc:  # settings and keys: print the reason, not a traceback
+    except ValidationError as exc:  # settings: what to set, in one line
+        fail(f"{args.name} cannot start: {one_line(exc)}")
+    except Exception as exc:  # keys and the rest: print the reason, not a traceback
         fail(f"{args.name} cannot start: {exc}")
     database_url = getattr(app.state.settings, "database_url", None)
     if database_url:
         check_database(args.name, database_url)
+    if args.metrics_port:
+        # Its own port, so no route, proxy path or ingress rule can make metrics public.
+        start_http_server(args.metrics_port, args.host, registry=app.state.metrics.registry)
     uvicorn.run(
         app,
         host=args.host,

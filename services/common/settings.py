@@ -1,25 +1,61 @@
 """Settings shared by every service: each service subclasses ServiceSettings with its env prefix."""
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DATA_DIR = Path(".data")
+Environment = Literal["dev", "test", "prod"]
 
 
-class ServiceSettings(BaseSettings):
-    """What every service needs to know. Safe defaults are for `make run` on one machine."""
+class ExplicitEnvironment(BaseSettings):
+    """`env` has no default: a deployment that forgot it must not quietly run as dev (demo
+    seeding, no two-factor, a key generated per pod). `make run` and the tests set it."""
+
+    # No default: the validator below refuses a missing env (a default here is for type
+    # checkers, which cannot see that settings also come from the environment).
+    env: Environment = Field(default=None, validate_default=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _env_is_set(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("env"):
+            name = f"{cls.model_config.get('env_prefix', '')}ENV".upper()
+            raise ValueError(
+                f"{name} is not set: set it to prod for a deployment (dev or test on a "
+                "developer's machine)"
+            )
+        return data
+
+
+def one_line(exc: ValidationError) -> str:
+    """A settings error as one line naming what to set, for start-up messages."""
+    reasons = []
+    for error in exc.errors():
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        where = ".".join(str(part) for part in error.get("loc", ()))
+        reasons.append(f"{where}: {message}" if where else message)
+    return "; ".join(reasons)
+
+
+class ServiceSettings(ExplicitEnvironment):
+    """What every service needs to know. Other defaults are for `make run` on one machine."""
 
     model_config = SettingsConfigDict(extra="ignore")
 
-    env: Literal["dev", "test", "prod"] = "dev"
     database_url: str = ""
     # Tokens are verified against the gateway's public keys, fetched from its JWKS document,
     # or read from a PEM file (tests and air-gapped deployments).
     jwks_url: str = "http://127.0.0.1:8000/.well-known/jwks.json"
     public_key_file: Path | None = None
+    # The JWKS is fetched again this often (a retired key is forgotten within it), and at
+    # most this often when a token names a kid we do not know.
+    jwks_refresh_seconds: float = Field(default=300.0, ge=0, le=3600)
+    jwks_min_refresh_seconds: float = Field(default=10.0, ge=0, le=300)
+    # Clock skew allowed between the gateway and a service for exp, iat and nbf.
+    token_leeway_seconds: int = Field(default=30, ge=0, le=300)
     jwt_issuer: str = "cwshub"
     jwt_audience: str = "cwshub-api"
     log_level: str = "INFO"
@@ -31,5 +67,6 @@ class ServiceSettings(BaseSettings):
     @model_validator(mode="after")
     def _database_required_outside_dev(self) -> "ServiceSettings":
         if self.env == "prod" and not self.database_url:
-            raise ValueError("database_url must be set when env=prod")
+            prefix = str(self.model_config.get("env_prefix", "")).upper()
+            raise ValueError(f"set {prefix}DATABASE_URL: env=prod has no default database")
         return self

@@ -4,10 +4,12 @@ to the values below, so the README's logins always work."""
 import asyncio
 import sys
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.db import create_engine, create_sessionmaker
+from services.common.settings import one_line
 from services.directory.credentials import TOOL_PERMISSIONS, hash_secret
 from services.directory.models import Account, ApiClient
 from services.directory.seed_data import region_id
@@ -59,9 +61,16 @@ async def seed_demo(session: AsyncSession) -> None:
 
 
 async def main() -> int:
-    settings = Settings()
-    if settings.env == "prod":
-        print("cwshub: demo accounts are for dev only; not seeding a prod directory.")
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"cwshub: cannot seed: {one_line(exc)}", file=sys.stderr)
+        return 1
+    if settings.env != "dev":
+        print(
+            f"cwshub: demo accounts are for dev only; not seeding a {settings.env} directory.",
+            file=sys.stderr,
+        )
         return 1
     engine = create_engine(settings.database_url, pool_size=1)
     try:

@@ -3,6 +3,8 @@ from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import ServiceSettings
 
+PRIVILEGED_ROLES = frozenset({"ssc", "office_admin", "county_admin"})
+
 
 class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="DIRECTORY_", extra="ignore")
@@ -11,8 +13,8 @@ class Settings(ServiceSettings):
     internal_audience: str = "cwshub-internal"
     gateway_subject: str = "gateway"
 
-    # Roles that must sign in with two-factor. Unset: none in dev (the demo logins), these
-    # three everywhere else.
+    # Roles that must sign in with two-factor. Unset: none in dev (the demo logins), the
+    # privileged ones everywhere else; prod may add roles, never drop those.
     two_factor_roles: list[str] | None = None
     lockout_threshold: int = Field(default=10, ge=1, description="failures before a lockout")
     lockout_minutes: int = Field(default=15, ge=1)
@@ -25,9 +27,16 @@ class Settings(ServiceSettings):
     def roles_needing_two_factor(self) -> frozenset[str]:
         if self.two_factor_roles is not None:
             return frozenset(self.two_factor_roles)
-        return (
-            frozenset() if self.env == "dev" else frozenset({"ssc", "office_admin", "county_admin"})
-        )
+        return frozenset() if self.env == "dev" else PRIVILEGED_ROLES
+
+    @model_validator(mode="after")
+    def _prod_keeps_two_factor(self) -> "Settings":
+        missing = PRIVILEGED_ROLES - self.roles_needing_two_factor
+        if self.env == "prod" and missing:
+            raise ValueError(
+                f"DIRECTORY_TWO_FACTOR_ROLES must include {sorted(missing)} when env=prod"
+            )
+        return self
 
     @model_validator(mode="after")
     def _default_database(self) -> "Settings":

@@ -39,7 +39,7 @@ def test_two_factor_roles_default_by_environment() -> None:
         "county_admin",
     }
     assert Settings(
-        env="prod", database_url="sqlite+aiosqlite://", two_factor_roles=["ssc"]
+        env="test", database_url="sqlite+aiosqlite://", two_factor_roles=["ssc"]
     ).roles_needing_two_factor == {"ssc"}
 
 

@@ -35,6 +35,7 @@ class Stack:
     echo: str
     logs: dict[str, Path]
     env: dict[str, dict[str, str]]
+    metrics: dict[str, str]  # name -> URL of its metrics port (never the API port)
 
 
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -71,6 +72,7 @@ def stack(
     logs_dir = tmp_path_factory.mktemp("logs")
     ports = {name: free_port() for name in ("gateway", "directory", "requests", "echo", "down")}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    metrics_ports = {name: free_port() for name in ("gateway", "directory", "requests")}
     gateway_env = {
         "GATEWAY_ENV": "test",
         "GATEWAY_PRIVATE_KEY_FILE": str(key_files["private"]),
@@ -114,17 +116,26 @@ def stack(
             logs["echo"],
         ),
         "gateway": start(
-            ["-m", "services.common.serve", "gateway", "--port", str(ports["gateway"])],
+            [
+                *("-m", "services.common.serve", "gateway", "--port", str(ports["gateway"])),
+                *("--metrics-port", str(metrics_ports["gateway"])),
+            ],
             gateway_env,
             logs["gateway"],
         ),
         "directory": start(
-            ["-m", "services.common.serve", "directory", "--port", str(ports["directory"])],
+            [
+                *("-m", "services.common.serve", "directory", "--port", str(ports["directory"])),
+                *("--metrics-port", str(metrics_ports["directory"])),
+            ],
             directory_env,
             logs["directory"],
         ),
         "requests": start(
-            ["-m", "services.common.serve", "requests", "--port", str(ports["requests"])],
+            [
+                *("-m", "services.common.serve", "requests", "--port", str(ports["requests"])),
+                *("--metrics-port", str(metrics_ports["requests"])),
+            ],
             requests_env,
             logs["requests"],
         ),
@@ -134,7 +145,10 @@ def stack(
             if not wait_until_healthy(urls[name], processes[name]):
                 raise RuntimeError(f"{name} did not start:\n{logs[name].read_text()}")
         env = {"gateway": gateway_env, "directory": directory_env, "requests": requests_env}
-        yield Stack(urls["gateway"], urls["directory"], urls["requests"], urls["echo"], logs, env)
+        metrics = {name: f"http://127.0.0.1:{port}" for name, port in metrics_ports.items()}
+        yield Stack(
+            urls["gateway"], urls["directory"], urls["requests"], urls["echo"], logs, env, metrics
+        )
     finally:
         stop_all(processes.values())
 

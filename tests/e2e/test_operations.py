@@ -27,10 +27,11 @@ class TestHealth:
         assert checks["down"] == "unreachable"
         assert reply.status_code == 503
 
-    def test_metrics_count_requests(self, stack: Stack) -> None:
+    def test_metrics_count_requests_on_their_own_port(self, stack: Stack) -> None:
         httpx.get(stack.directory + "/api/v1/counties")
-        text = httpx.get(stack.directory + "/metrics").text
+        text = httpx.get(stack.metrics["directory"] + "/metrics").text
         assert 'route="/api/v1/counties"' in text and 'status="401"' in text
+        assert "http_requests_total" in httpx.get(stack.metrics["gateway"] + "/metrics").text
 
 
 class TestDocs:
@@ -80,7 +81,10 @@ class TestStartupErrors:
             "directory",
             "--port",
             "0",
-            env={"DIRECTORY_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:1/none"},
+            env={
+                "DIRECTORY_ENV": "test",
+                "DIRECTORY_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:1/none",
+            },
         )
         assert result.returncode == 1
         assert "does not answer" in result.stderr and "DIRECTORY_DATABASE_URL" in result.stderr
@@ -107,6 +111,7 @@ class TestStartupErrors:
             timeout=60,
             env={
                 **os.environ,
+                "DIRECTORY_ENV": "test",
                 "DIRECTORY_DATABASE_URL": "postgresql+asyncpg://nobody:pw@127.0.0.1:1/x",
             },
         )

@@ -68,6 +68,16 @@ def attacks(key: SigningKey, other: SigningKey, claims: Claims) -> dict[str, str
             claims(), other.private_pem.decode(), algorithm="RS256", headers={"kid": key.kid}
         ),
         "10 KB token": sign(key, claims(padding="x" * 10_240)),
+        # Any other JWT the key might sign is not an access token (RFC 9068 typ at+jwt).
+        "typ JWT": jwt.encode(
+            claims(), key.private_pem.decode(), algorithm="RS256", headers={"kid": key.kid}
+        ),
+        "issued an hour ahead": sign(
+            key, claims(iat=int(time.time()) + 3600, exp=int(time.time()) + 4000)
+        ),
+        "expired past the leeway": sign(
+            key, claims(iat=int(time.time()) - 900, exp=int(time.time()) - 31)
+        ),
         "garbage": "a.b.c",
         "empty segments": "..",
     }
@@ -97,6 +107,9 @@ ATTACKS = [
     "another key, own kid",
     "another key, our kid",
     "10 KB token",
+    "typ JWT",
+    "issued an hour ahead",
+    "expired past the leeway",
     "garbage",
     "empty segments",
 ]
