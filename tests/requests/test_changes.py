@@ -41,6 +41,37 @@ class TestIfMatch:
         assert_problem(reply, 412)
         assert (await client.get(url(mac), headers=auth(office))).json()["state"] == "accepted"
 
+    @pytest.mark.parametrize("header", ["*", 'W/"1"', '"0", *', 'W/"0"', '"1", W/"1"', "1"])
+    async def test_star_and_weak_tags_name_no_version(
+        self, client: httpx.AsyncClient, people: People, header: str
+    ) -> None:
+        office = people.office_admin()
+        mac = await file(client, people.county_user(), "mac")
+        step = await client.post(
+            url(mac, "/transitions"),
+            json={"action": "accept"},
+            headers={**auth(office), "If-Match": header},
+        )
+        assert "ETag you last read" in assert_problem(step, 428)["detail"]
+        edit = await client.patch(
+            url(mac), json={"title": "x"}, headers={**auth(office), "If-Match": header}
+        )
+        assert_problem(edit, 428)
+        after = (await client.get(url(mac), headers=auth(office))).json()
+        assert (after["state"], after["title"], after["version"]) == ("submitted", mac["title"], 1)
+
+    async def test_a_list_of_strong_tags_holding_the_current_one_passes(
+        self, client: httpx.AsyncClient, people: People
+    ) -> None:
+        office = people.office_admin()
+        mac = await file(client, people.county_user(), "mac")
+        reply = await client.post(
+            url(mac, "/transitions"),
+            json={"action": "accept"},
+            headers={**auth(office), "If-Match": '"7", "1"'},
+        )
+        assert reply.status_code == 200, reply.text
+
     async def test_two_concurrent_steps_one_wins(
         self, client: httpx.AsyncClient, people: People
     ) -> None:
