@@ -11,7 +11,7 @@ from services.common.deps import PageDep, PrincipalDep, SessionDep
 from services.common.etag import etag, matches
 from services.common.paging import Page, paginate
 from services.common.schemas import problem_responses
-from services.requests import comments, filing, lifecycle, votes
+from services.requests import comments, edits, filing, lifecycle, votes
 from services.requests.access import get_request, scoped_to
 from services.requests.deps import DirectoryDep, NowDep, RequestDep, TokenDep
 from services.requests.models import Request as FiledRequest
@@ -168,13 +168,21 @@ async def read_request(
 async def update_request(
     session: SessionDep,
     principal: PrincipalDep,
+    token: TokenDep,
+    directory: DirectoryDep,
     filed: RequestDep,
     body: RequestUpdate,
     response: Response,
     if_match: IF_MATCH = None,
 ) -> RequestRead:
-    filed = await comments.update_request(
-        session, request=filed, principal=principal, changes=body.changes(), if_match=if_match
+    filed = await edits.update_request(
+        session,
+        request=filed,
+        principal=principal,
+        changes=body.changes(),
+        if_match=if_match,
+        directory=directory,
+        token=token,
     )
     return _read(filed, response)
 

@@ -161,6 +161,36 @@ def states(type: str) -> list[str]:
     return seen
 
 
+# What may be edited, in which states, by whom. The wording (title, description) is the
+# county's until someone acts on it: once the office has accepted or approved it, or the
+# regions vote on it, it stays what they saw. The assignee is the office's own business while
+# the request is open. Every other (field, state) is refused with 409 naming both.
+WORDING = Who(
+    "submitter_or_office",
+    lambda p, r: p.sub == r.submitter_sub or works_region(p, r.region_id),
+    "Only the one who filed it, or the office working its region, edits its wording.",
+)
+
+
+@dataclass(frozen=True)
+class Edit:
+    field: str
+    states: frozenset[str]
+    by: Who
+
+
+def _edits(type: str) -> dict[str, Edit]:
+    open_states = frozenset(states(type)) - TERMINAL
+    return {
+        "title": Edit("title", frozenset({INITIAL}), WORDING),
+        "description": Edit("description", frozenset({INITIAL}), WORDING),
+        "assignee": Edit("assignee", open_states, OFFICE),
+    }
+
+
+EDITS: dict[str, dict[str, Edit]] = {type: _edits(type) for type in TABLES}
+
+
 def actions(type: str) -> list[str]:
     return list(dict.fromkeys(step.action for step in TABLES[type]))
 

@@ -121,17 +121,6 @@ class TestIfMatch:
         )
         assert edit["old_value"] == "A mac request" and edit["actor_name"] == "Sacramento Worker"
 
-    async def test_only_the_office_assigns(self, client: httpx.AsyncClient, people: People) -> None:
-        filer, office = people.county_user(), people.office_admin(sub="office-1")
-        mac = await file(client, filer, "mac")
-        body = {"assignee": "office-1"}
-        reply = await client.patch(url(mac), json=body, headers={**auth(filer), "If-Match": '"1"'})
-        assert_problem(reply, 403)
-        reply = await client.patch(url(mac), json=body, headers={**auth(office), "If-Match": '"1"'})
-        assert reply.json()["assignee"] == "office-1"
-        mine = await client.get("/api/v1/requests?assignee=office-1", headers=auth(office))
-        assert [r["id"] for r in mine.json()["items"]] == [mac["id"]]
-
     async def test_a_closed_request_is_not_edited(
         self, client: httpx.AsyncClient, people: People
     ) -> None:
