@@ -271,26 +271,32 @@ def cast_vote(
     )
 
 
+# A DDR's words (its title, the comments of its steps) may name the case and what to delete:
+# its events leave them out, and say which tool permission a county principal needs to be
+# told of it at all (as access.py lets only them read it).
+DDR_WORDS = frozenset({"title", "comment"})
+
+
 async def announce(session: AsyncSession, request: Request, event: str, **extra: Any) -> None:
     """Write request.<event> to the outbox in the change's transaction, carrying what the
     SPOC and the county's SSC are told (notifications subscribes)."""
+    data = {
+        "id": str(request.id),
+        "number": request.number,
+        "type": request.type,
+        "county": request.county_fips,
+        "region_id": str(request.region_id),
+        "title": request.title,
+        "state": request.state,
+        "submitter": request.submitter_sub,
+        "assignee": request.assignee_sub,
+        **extra,
+    }
+    if request.type == "ddr":
+        data = {k: v for k, v in data.items() if k not in DDR_WORDS}
+        data["needs_permission"] = PERMISSION["ddr"]
     await outbox.add(
-        session,
-        source="/requests",
-        type=f"request.{event}",
-        subject=str(request.id),
-        data={
-            "id": str(request.id),
-            "number": request.number,
-            "type": request.type,
-            "county": request.county_fips,
-            "region_id": str(request.region_id),
-            "title": request.title,
-            "state": request.state,
-            "submitter": request.submitter_sub,
-            "assignee": request.assignee_sub,
-            **extra,
-        },
+        session, source="/requests", type=f"request.{event}", subject=str(request.id), data=data
     )
 
 
