@@ -33,12 +33,10 @@ def check_may_edit(principal: Principal, request: Request, fields: list[str]) ->
 
 
 async def check_assignee(
-    assignee: str | None, request: Request, *, directory: Directory, token: str
+    assignee: str, request: Request, *, directory: Directory, token: str
 ) -> None:
     """An office account that works the request's region: an office admin, or its SSC. The
     same answer for an unknown account and an unfit one."""
-    if assignee is None:
-        return
     if not await directory.works_region(assignee, request.region_id, token=token):
         raise InvalidInput(
             "Assign the request to an office admin or an SSC of its region.",
@@ -59,8 +57,8 @@ async def update_request(
     """Apply the changes the state and the caller allow; record each changed field."""
     require_match(if_match, etag(request.version))
     check_may_edit(principal, request, list(changes))
-    if "assignee" in changes:
-        changes["assignee"] = changes["assignee"] and str(changes["assignee"])
+    if changes.get("assignee") is not None:
+        changes["assignee"] = str(changes["assignee"])  # stored as the account's subject id
         await check_assignee(changes["assignee"], request, directory=directory, token=token)
     for field, value in changes.items():
         old = getattr(request, COLUMNS[field])
