@@ -1,7 +1,13 @@
-"""Who sees which requests: one query helper, so no route can forget the county filter.
-A county's principals see their county's requests; the help desk the DDRs it filed; an SSC
-its region's requests (and SCRs awaiting the regions' votes); office admins all of them.
-Anything else answers 404, as if it did not exist."""
+"""Who sees which requests, and how much of each: one module, so no route can forget a rule.
+
+Which requests: a county's principals see their county's requests, but its DDRs only with the
+`ddr` tool permission; the help desk the DDRs it filed; an SSC its region's requests, and SCRs
+awaiting the regions' votes; office admins and the platform's services all of them. Anything
+else answers 404, as if it did not exist.
+
+How much: the office working a request (an office admin, or the SSC of its region) sees all of
+it. An SSC of another region sees an SCR only to vote on it: the request without its assignee,
+its public comments, the steps of its history that are not office work (no edits), the tally."""
 
 import uuid
 
@@ -10,25 +16,57 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.errors import NotFound
-from services.requests.models import Request
+from services.requests import lifecycle
+from services.requests.models import Request, RequestComment, RequestHistory
+
+# Steps a voting region sees: how the SCR came to the vote and the votes, not the office's work.
+VOTER_HIDDEN_STEPS = frozenset({"edited"})
 
 
-def scoped_to(principal: Principal) -> Select[Request]:
+def scoped_to(principal: Principal, *, working: bool = False) -> Select[Request]:
+    """The requests the caller sees; `working`: only those it works (when it asks about what is
+    internal, such as who is assigned)."""
     stmt = select(Request)
     if principal.roles & {"office_admin", "service"}:
         return stmt
     if "ssc" in principal.roles and principal.region:
-        return stmt.where(
-            or_(
-                Request.region_id == _uuid(principal.region),
-                and_(Request.type == "scr", Request.state == "regional_vote"),
-            )
-        )
+        own = Request.region_id == _uuid(principal.region)
+        if working:
+            return stmt.where(own)
+        return stmt.where(or_(own, and_(Request.type == "scr", Request.state == "regional_vote")))
     if "helpdesk" in principal.roles:
         return stmt.where(Request.submitter_sub == principal.sub)
     if principal.county:
-        return stmt.where(Request.county_fips == principal.county)
+        stmt = stmt.where(Request.county_fips == principal.county)
+        if "ddr" not in principal.perms:  # what to delete, and from which case, is for the DDR tool
+            stmt = stmt.where(Request.type != "ddr")
+        return stmt
     return stmt.where(false())
+
+
+def works_it(principal: Principal, request: Request) -> bool:
+    """The office working the request (and the platform's services) see what is internal."""
+    return "service" in principal.roles or lifecycle.works_region(principal, request.region_id)
+
+
+def votes_only(principal: Principal, request: Request) -> bool:
+    """An SSC of another region, seeing an SCR only because its region votes on it."""
+    return "ssc" in principal.roles and not works_it(principal, request)
+
+
+def comments_seen(principal: Principal, request: Request) -> Select[RequestComment]:
+    """A request's comments; internal ones only for the office working it."""
+    stmt = select(RequestComment).where(RequestComment.request_id == request.id)
+    if not works_it(principal, request):
+        stmt = stmt.where(RequestComment.internal.is_(False))
+    return stmt
+
+
+def history_seen(principal: Principal, request: Request) -> Select[RequestHistory]:
+    stmt = select(RequestHistory).where(RequestHistory.request_id == request.id)
+    if votes_only(principal, request):
+        stmt = stmt.where(RequestHistory.action.not_in(VOTER_HIDDEN_STEPS))
+    return stmt
 
 
 def _uuid(value: str) -> uuid.UUID | None:

@@ -5,14 +5,15 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import AwareDatetime
-from sqlalchemy import or_, select
+from sqlalchemy import or_
 
+from services.common.auth import Principal
 from services.common.deps import PageDep, PrincipalDep, SessionDep
 from services.common.etag import etag, matches
 from services.common.paging import Page, paginate
 from services.common.schemas import problem_responses
-from services.requests import comments, filing, lifecycle, votes
-from services.requests.access import get_request, scoped_to
+from services.requests import access, comments, edits, filing, lifecycle, votes
+from services.requests.access import get_request
 from services.requests.deps import DirectoryDep, NowDep, RequestDep, TokenDep
 from services.requests.models import Request as FiledRequest
 from services.requests.models import RequestComment, RequestHistory
@@ -42,9 +43,16 @@ SORTS = {
 }
 
 
-def _read(request: FiledRequest, response: Response) -> RequestRead:
+def _view(principal: Principal, request: FiledRequest) -> RequestRead:
+    read = RequestRead.model_validate(request)
+    if access.votes_only(principal, request):  # whom the office assigned is its own business
+        return read.model_copy(update={"assignee": None})
+    return read
+
+
+def _read(principal: Principal, request: FiledRequest, response: Response) -> RequestRead:
     response.headers["ETag"] = etag(request.version)
-    return RequestRead.model_validate(request)
+    return _view(principal, request)
 
 
 @router.post(
@@ -82,7 +90,7 @@ async def file_request(
         token=token,
     )
     response.headers["Location"] = f"{request.url.path}/{filed.id}"
-    return _read(filed, response)
+    return _read(principal, filed, response)
 
 
 @router.get(
@@ -109,7 +117,7 @@ async def list_requests(
     q: Annotated[str | None, Query(max_length=64)] = None,
     sort: Literal["created", "-created", "updated", "-updated"] = "-created",
 ) -> Page[RequestRead]:
-    stmt = scoped_to(principal)
+    stmt = access.scoped_to(principal, working=assignee is not None)
     for filtered, value in (
         (FiledRequest.type, type),
         (FiledRequest.state, state),
@@ -139,7 +147,7 @@ async def list_requests(
         cursor=page.cursor,
         descending=descending,
     )
-    return Page[RequestRead].of(rows, next_cursor)
+    return Page[RequestRead](items=[_view(principal, r) for r in rows], next_cursor=next_cursor)
 
 
 @router.get(
@@ -150,13 +158,14 @@ async def list_requests(
     responses={304: {"description": "Not modified"}, **problem_responses(401, 404, 422)},
 )
 async def read_request(
+    principal: PrincipalDep,
     filed: RequestDep,
     response: Response,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> RequestRead | Response:
     if matches(if_none_match, etag(filed.version)):
         return Response(status_code=304, headers={"ETag": etag(filed.version)})
-    return _read(filed, response)
+    return _read(principal, filed, response)
 
 
 @router.patch(
@@ -168,15 +177,23 @@ async def read_request(
 async def update_request(
     session: SessionDep,
     principal: PrincipalDep,
+    token: TokenDep,
+    directory: DirectoryDep,
     filed: RequestDep,
     body: RequestUpdate,
     response: Response,
     if_match: IF_MATCH = None,
 ) -> RequestRead:
-    filed = await comments.update_request(
-        session, request=filed, principal=principal, changes=body.changes(), if_match=if_match
+    filed = await edits.update_request(
+        session,
+        request=filed,
+        principal=principal,
+        changes=body.changes(),
+        if_match=if_match,
+        directory=directory,
+        token=token,
     )
-    return _read(filed, response)
+    return _read(principal, filed, response)
 
 
 @router.get(
@@ -222,7 +239,7 @@ async def take_transition(
         comment=body.comment,
         if_match=if_match,
     )
-    return _read(filed, response)
+    return _read(principal, filed, response)
 
 
 @router.get(
@@ -230,10 +247,12 @@ async def take_transition(
     summary="Every step of a request: filing, transitions, edits, votes",
     responses=problem_responses(401, 404, 422),
 )
-async def list_history(session: SessionDep, filed: RequestDep, page: PageDep) -> Page[HistoryRead]:
+async def list_history(
+    session: SessionDep, principal: PrincipalDep, filed: RequestDep, page: PageDep
+) -> Page[HistoryRead]:
     rows, next_cursor = await paginate(
         session,
-        select(RequestHistory).where(RequestHistory.request_id == filed.id),
+        access.history_seen(principal, filed),
         order_by=[RequestHistory.occurred_at, RequestHistory.id],
         limit=page.limit,
         cursor=page.cursor,
@@ -245,7 +264,10 @@ async def list_history(session: SessionDep, filed: RequestDep, page: PageDep) ->
     "/{request_id}/comments",
     status_code=201,
     summary="Comment on a request",
-    description="`internal` comments are written and read by office staff only.",
+    description=(
+        "`internal` comments are written and read only by the office working the request "
+        "(an office admin, or the SSC of its region)."
+    ),
     responses=problem_responses(401, 403, 404, 422),
 )
 async def add_comment(
@@ -267,7 +289,7 @@ async def list_comments(
 ) -> Page[CommentRead]:
     rows, next_cursor = await paginate(
         session,
-        comments.visible_comments(principal, filed),
+        access.comments_seen(principal, filed),
         order_by=[RequestComment.created_at, RequestComment.id],
         limit=page.limit,
         cursor=page.cursor,

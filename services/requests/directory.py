@@ -1,5 +1,6 @@
 """What the requests service asks the directory, over HTTP with the caller's own token: which
-region a county is in and how it runs CWS/CMS, and the six regions. Answers are cached
+region a county is in and how it runs CWS/CMS, the six regions, and whether an account is
+office staff working a region. Answers are cached
 briefly; the directory stays the only owner of that data."""
 
 import time
@@ -83,6 +84,19 @@ class Directory:
         ]
         self._regions = (self.clock(), regions)
         return regions
+
+    async def works_region(self, account: str, region_id: uuid.UUID, *, token: str) -> bool:
+        """Whether `account` is an active office admin or an SSC of the region. Not cached: an
+        assignment is rare, and a deactivated account must stop being assignable at once."""
+        try:
+            account_id = uuid.UUID(account)
+        except ValueError:
+            return False
+        reply = await self._get(f"/api/v1/regions/{region_id}/staff/{account_id}", token)
+        if reply.status_code == 404:
+            return False
+        self._json(reply)
+        return True
 
     def forget(self) -> None:
         """Drop the cached counties: the next filing reads each afresh."""

@@ -161,6 +161,36 @@ def states(type: str) -> list[str]:
     return seen
 
 
+# What may be edited, in which states, by whom. The wording (title, description) is the
+# county's until someone acts on it: once the office has accepted or approved it, or the
+# regions vote on it, it stays what they saw. The assignee is the office's own business while
+# the request is open. Every other (field, state) is refused with 409 naming both.
+WORDING = Who(
+    "submitter_or_office",
+    lambda p, r: p.sub == r.submitter_sub or works_region(p, r.region_id),
+    "Only the one who filed it, or the office working its region, edits its wording.",
+)
+
+
+@dataclass(frozen=True)
+class Edit:
+    field: str
+    states: frozenset[str]
+    by: Who
+
+
+def _edits(type: str) -> dict[str, Edit]:
+    open_states = frozenset(states(type)) - TERMINAL
+    return {
+        "title": Edit("title", frozenset({INITIAL}), WORDING),
+        "description": Edit("description", frozenset({INITIAL}), WORDING),
+        "assignee": Edit("assignee", open_states, OFFICE),
+    }
+
+
+EDITS: dict[str, dict[str, Edit]] = {type: _edits(type) for type in TABLES}
+
+
 def actions(type: str) -> list[str]:
     return list(dict.fromkeys(step.action for step in TABLES[type]))
 
@@ -241,26 +271,32 @@ def cast_vote(
     )
 
 
+# A DDR's words (its title, the comments of its steps) may name the case and what to delete:
+# its events leave them out, and say which tool permission a county principal needs to be
+# told of it at all (as access.py lets only them read it).
+DDR_WORDS = frozenset({"title", "comment"})
+
+
 async def announce(session: AsyncSession, request: Request, event: str, **extra: Any) -> None:
     """Write request.<event> to the outbox in the change's transaction, carrying what the
     SPOC and the county's SSC are told (notifications subscribes)."""
+    data = {
+        "id": str(request.id),
+        "number": request.number,
+        "type": request.type,
+        "county": request.county_fips,
+        "region_id": str(request.region_id),
+        "title": request.title,
+        "state": request.state,
+        "submitter": request.submitter_sub,
+        "assignee": request.assignee_sub,
+        **extra,
+    }
+    if request.type == "ddr":
+        data = {k: v for k, v in data.items() if k not in DDR_WORDS}
+        data["needs_permission"] = PERMISSION["ddr"]
     await outbox.add(
-        session,
-        source="/requests",
-        type=f"request.{event}",
-        subject=str(request.id),
-        data={
-            "id": str(request.id),
-            "number": request.number,
-            "type": request.type,
-            "county": request.county_fips,
-            "region_id": str(request.region_id),
-            "title": request.title,
-            "state": request.state,
-            "submitter": request.submitter_sub,
-            "assignee": request.assignee_sub,
-            **extra,
-        },
+        session, source="/requests", type=f"request.{event}", subject=str(request.id), data=data
     )
 
 

@@ -137,14 +137,18 @@ class RequestRead(BaseModel):
 
 
 class RequestUpdate(Patch):
-    """Send only the fields to change, with If-Match. The filer and the office edit the
-    title and description of an open request; only the office assigns it."""
+    """Send only the fields to change, with If-Match. The title and description change
+    while the request is submitted, by the one who filed it or the office; the assignee
+    while it is open, by the office. Any other change answers 409 naming the field."""
 
     nullable = frozenset({"assignee"})
 
     title: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=8000)
-    assignee: str | None = Field(default=None, max_length=64, description="Subject id")
+    assignee: uuid.UUID | None = Field(
+        default=None,
+        description="An office admin's or the region's SSC's account id; null unassigns",
+    )
 
 
 class TransitionCreate(_Strict):

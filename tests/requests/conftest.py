@@ -1,6 +1,7 @@
 """The requests service in process, asking a real directory (in process too) over HTTP."""
 
 import datetime as dt
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,3 +177,49 @@ async def dedicated_sacramento(
     async with in_process(directory_app, "directory") as directory:
         await change_county(directory, people, SACRAMENTO, cws_configuration="dedicated")
     requests_app.state.directory.forget()
+
+
+@dataclass
+class Staff:
+    """Real accounts in the directory, by what they may be assigned: office staff working
+    Mountain Valley (Sacramento's region) and accounts that do not."""
+
+    office_admin: str
+    mountain_valley_ssc: str
+    bay_area_ssc: str
+    inactive_ssc: str
+    county_user: str
+
+
+@pytest.fixture(scope="session")
+async def staff(directory_app: FastAPI, people: People) -> Staff:
+    office = people.office_admin()
+
+    async def account(roles: list[str], **fields: Any) -> str:
+        body = {
+            "username": f"staff.{uuid.uuid4().hex[:10]}",
+            "display_name": "Staff Person",
+            "email": "staff@example.org",
+            "roles": roles,
+            **fields,
+        }
+        reply = await directory.post("/api/v1/users", json=body, headers=auth(office))
+        assert reply.status_code == 201, reply.text
+        return str(reply.json()["user"]["id"])
+
+    async with in_process(directory_app, "directory") as directory:
+        inactive = await account(["ssc"], region="mountain_valley")
+        tag = (await directory.get(f"/api/v1/users/{inactive}", headers=auth(office))).headers
+        reply = await directory.patch(
+            f"/api/v1/users/{inactive}",
+            json={"active": False},
+            headers={**auth(office), "If-Match": tag["etag"]},
+        )
+        assert reply.status_code == 200, reply.text
+        return Staff(
+            office_admin=await account(["office_admin"]),
+            mountain_valley_ssc=await account(["ssc"], region="mountain_valley"),
+            bay_area_ssc=await account(["ssc"], region="bay_area"),
+            inactive_ssc=inactive,
+            county_user=await account(["county_user"], county=SACRAMENTO, perms=["mac"]),
+        )

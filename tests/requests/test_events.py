@@ -68,3 +68,26 @@ async def test_a_refused_change_announces_nothing(
     )
     assert_problem(reply, 422)
     assert await relay.run_once() == 0 and receiver.events == []
+
+
+async def test_a_ddrs_events_carry_none_of_its_words(
+    client: httpx.AsyncClient, people: People, relay: Relay, receiver: Receiver
+) -> None:
+    """What to delete, and from which case, stays with those who may read the DDR: its events
+    carry neither details nor title nor step comments, and name the permission to be told."""
+    helpdesk = people.helpdesk()
+    body = {**body_for("ddr"), "title": "Delete referral 0123-4567 duplicate"}
+    ddr = (await client.post("/api/v1/requests", json=body, headers=auth(helpdesk))).json()
+    office = people.office_admin()
+    await act(client, office, ddr, "approve", comment="Referral 0123-4567: the second contact")
+    await client.post(
+        f"/api/v1/requests/{ddr['id']}/comments",
+        json={"body": "Case 0123-4567 checked"},
+        headers=auth(office),
+    )
+    assert await relay.run_once() == 3
+    for event in receiver.events:
+        assert event["data"]["needs_permission"] == "ddr" and event["data"]["state"]
+        text = str(event)
+        for secret in ("0123-4567", *ddr["details"].values()):
+            assert secret not in text, (event["type"], secret)

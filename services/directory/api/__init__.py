@@ -6,6 +6,7 @@ routers = [
     counties.router,
     contacts.router,
     users.router,
+    users.region_staff,
     clients.router,
     calendars.router,
     internal.router,

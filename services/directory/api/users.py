@@ -1,11 +1,14 @@
 """Accounts, administered by the office and by each county's administrator."""
 
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response
+from pydantic import BaseModel
 from sqlalchemy import or_
 
 from services.common.deps import PageDep, PrincipalDep, SessionDep, require_role
+from services.common.errors import NotFound
 from services.common.etag import etag
 from services.common.paging import Page, paginate
 from services.common.schemas import problem_responses
@@ -148,3 +151,40 @@ async def unlock_user(
     account = await accounts.unlock(session, principal=principal, account=account)
     response.headers["ETag"] = etag(account.version)
     return UserRead.of(account)
+
+
+# Whom the office may assign a region's requests to: office admins, and the region's SSCs.
+# The requests service asks here with the caller's token. Unknown, inactive and unfit accounts
+# all answer the same 404, so the answer tells no one whether an account exists.
+region_staff = APIRouter(
+    prefix="/api/v1/regions",
+    tags=["regions"],
+    dependencies=[Depends(require_role("office_admin", "ssc"))],
+)
+
+
+class StaffRead(BaseModel):
+    id: uuid.UUID
+    display_name: str
+
+
+@region_staff.get(
+    "/{region_id}/staff/{user_id}",
+    summary="Read an office account that works this region",
+    description=(
+        "An active office admin, or an active SSC of this region; 404 for any other id. "
+        "For the office, choosing whom to assign a region's request to."
+    ),
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def read_region_staff(
+    session: SessionDep, region_id: uuid.UUID, user_id: uuid.UUID
+) -> StaffRead:
+    account = await session.get(Account, user_id)
+    works = account is not None and (
+        "office_admin" in account.roles
+        or ("ssc" in account.roles and account.region_id == region_id)
+    )
+    if account is None or not account.active or not works:
+        raise NotFound(f"No office account {user_id} works region {region_id}.")
+    return StaffRead(id=account.id, display_name=account.display_name)
