@@ -4,14 +4,13 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
-from pydantic import AwareDatetime
 from sqlalchemy import select
 
 from services.common.deps import OptionalPrincipalDep, PageDep, PrincipalDep, SessionDep
 from services.common.errors import NotFound
 from services.common.etag import etag
 from services.common.paging import Page, paginate
-from services.common.schemas import problem_responses
+from services.common.schemas import Instant, problem_responses
 from services.directory import calendars
 from services.directory.models import CalendarEntry, Committee
 from services.directory.recurrence import Occurrence
@@ -30,8 +29,8 @@ from services.directory.schemas import (
 
 router = APIRouter(prefix="/api/v1")
 ICS = "text/calendar; charset=utf-8"
-From = Annotated[AwareDatetime | None, Query(alias="from", description="Default: now")]
-To = Annotated[AwareDatetime | None, Query(alias="to", description="Default: 90 days after from")]
+From = Annotated[Instant | None, Query(alias="from", description="Default: now")]
+To = Annotated[Instant | None, Query(alias="to", description="Default: 90 days after from")]
 
 
 def _occurrence(entry: CalendarEntry, occurrence: Occurrence) -> OccurrenceRead:
