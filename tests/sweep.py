@@ -2,6 +2,8 @@
 new route is swept without anyone listing it: bad requests (for the 401-first sweeps) and the
 extreme values of each typed parameter."""
 
+import base64
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -83,6 +85,21 @@ EXTREMES: dict[str, list[str]] = {
 }
 
 
+# A cursor is opaque, but a client can forge one: each shape a list's keys can take, at its edges.
+_FORGED = [
+    ["9999-12-31T23:59:59-14:00", str(uuid.UUID(int=0))],
+    ["0001-01-01T00:00:00+14:00", str(uuid.UUID(int=0))],
+    ["2026-01-01T00:00:00", str(uuid.UUID(int=0))],  # no offset
+    [2**63, str(uuid.UUID(int=0))],
+    ["06067", 2**70],
+    [-(2**63) - 1],
+    ["x" * 300],
+]
+EXTREMES["cursor"] = [
+    base64.urlsafe_b64encode(json.dumps(values).encode()).decode() for values in _FORGED
+]
+
+
 def _kind(schema: dict[str, Any]) -> str:
     for option in [schema, *schema.get("anyOf", [])]:
         if option.get("type") in ("integer", "number"):
@@ -113,7 +130,8 @@ def extremes(app: FastAPI) -> Iterator[Extreme]:
                 where = parameter["in"]
                 if where not in ("query", "path"):
                     continue
-                for value in EXTREMES[_kind(parameter.get("schema", {}))]:
+                kind = "cursor" if parameter["name"] == "cursor" else None
+                for value in EXTREMES[kind or _kind(parameter.get("schema", {}))]:
                     yield Extreme(method.upper(), path, where, parameter["name"], value)
 
 
