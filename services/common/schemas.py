@@ -47,6 +47,7 @@ _DESCRIPTIONS = {
     404: "Not found (or in another county)",
     409: "Conflict with the current state",
     412: "If-Match names an old version",
+    413: "The body is over the size limit",
     422: "Invalid input; `errors` names each field",
     428: "If-Match is required",
     429: "Too many requests",

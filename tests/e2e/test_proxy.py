@@ -175,3 +175,22 @@ class TestBodyLimit:
             assert_problem(reply, 413)
             anonymous = direct.post("/api/v1/requests", content=chunked(30 * MiB), headers=JSON)
             assert_problem(anonymous, 401)
+
+
+class TestAuthenticationFirst:
+    """As reproduced against `make run`: anonymous and forged callers learn nothing from
+    validation, through the gateway."""
+
+    @pytest.mark.parametrize("token", [None, "not-a-jwt"], ids=["anonymous", "forged"])
+    def test_broken_json_and_bad_parameters_are_401(
+        self, gateway: httpx.Client, token: str | None
+    ) -> None:
+        headers = {**JSON, **(auth(token) if token else {})}
+        for method, path, body in [
+            ("POST", "/api/v1/requests", b'{"type": "mac",'),
+            ("POST", "/api/v1/contacts", b"not json"),
+            ("GET", "/api/v1/requests?created_from=yesterday&limit=many", None),
+            ("GET", "/api/v1/audit-events?since=0001-01-01T00:00:00%2B14:00", None),
+        ]:
+            reply = gateway.request(method, path, content=body, headers=headers)
+            assert_problem(reply, 401)
