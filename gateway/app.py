@@ -69,7 +69,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 {
                     "routes": settings.routes,
                     "services": settings.services,
-                    "max_body_bytes": settings.max_body_bytes,
                 },
             ),
             (

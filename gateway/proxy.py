@@ -2,7 +2,8 @@
 
 Pure ASGI, outside FastAPI's routing and validation, over one pooled aiohttp session for the
 process life. Headers are copied once; hop-by-hop and identity-looking headers are dropped
-(no service trusts an identity header: each verifies the bearer token itself)."""
+(no service trusts an identity header: each verifies the bearer token itself). The kit's
+BodyLimit, outside, bounds the body: past the limit the stream to the service is cut."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -11,7 +12,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from services.common.errors import NotFound, PayloadTooLarge, ServiceUnavailable, UpstreamTimeout
+from services.common.errors import NotFound, ServiceUnavailable, UpstreamTimeout
 from services.common.logging import current_request_id
 from services.common.middleware import send_problem
 
@@ -82,11 +83,9 @@ class Proxy:
         *,
         routes: dict[str, str],
         services: dict[str, str],
-        max_body_bytes: int,
     ) -> None:
         self.app = app
         self.upstreams = {resource: services[name] for resource, name in routes.items()}
-        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         path: str = scope.get("path", "")
@@ -102,9 +101,7 @@ class Proxy:
         target = upstream + raw_path.decode("latin-1")
         if scope.get("query_string"):
             target += "?" + scope["query_string"].decode("latin-1")
-        body = await self._body(scope, receive, send)
-        if body is False:
-            return
+        body = await _body(scope, receive)
         try:
             # The gateway's lifespan opens one client for the process life, on its app's state.
             async with scope["app"].state.upstream_client.request(
@@ -128,32 +125,6 @@ class Proxy:
                 ServiceUnavailable(f"The {resource} service is not reachable; try again shortly."),
             )
 
-    async def _body(self, scope: Scope, receive: Any, send: Any) -> Any:
-        """None when the request has no body; bytes for small bodies, a stream for large ones."""
-        length = None
-        chunked = False
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                length = int(value) if value.isdigit() else None
-            elif name == b"transfer-encoding":
-                chunked = True
-        if length is None and not chunked:
-            return None
-        if length is not None and length > self.max_body_bytes:
-            await send_problem(
-                send, scope, PayloadTooLarge(f"The body is over {self.max_body_bytes} bytes.")
-            )
-            return False
-        if length is not None and length <= WHOLE_BODY_BYTES:
-            chunks = []
-            more = True
-            while more:
-                message = await receive()
-                chunks.append(message.get("body", b""))
-                more = message.get("more_body", False)
-            return b"".join(chunks)
-        return _stream(receive)
-
     async def _relay(self, reply: aiohttp.ClientResponse, send: Any) -> None:
         headers = [
             (name.lower(), value)
@@ -170,6 +141,28 @@ class Proxy:
         async for chunk in reply.content.iter_chunked(64 * 1024):
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
+
+
+async def _body(scope: Scope, receive: Any) -> Any:
+    """None when the request has no body; bytes for small bodies, a stream for the rest."""
+    length = None
+    chunked = False
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            length = int(value) if value.isdigit() else None
+        elif name == b"transfer-encoding":
+            chunked = True
+    if length is None and not chunked:
+        return None
+    if length is not None and length <= WHOLE_BODY_BYTES:
+        chunks = []
+        more = True
+        while more:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        return b"".join(chunks)
+    return _stream(receive)
 
 
 async def _stream(receive: Any) -> AsyncIterator[bytes]:

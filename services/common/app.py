@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.common.auth import TokenVerifier
 from services.common.db import create_engine, create_sessionmaker, ping
+from services.common.deps import Authentication
 from services.common.errors import (
     PROBLEM_MEDIA_TYPE,
     Conflict,
@@ -26,7 +27,7 @@ from services.common.errors import (
     problem_for,
 )
 from services.common.logging import configure_logging, current_request_id
-from services.common.middleware import Idempotency, Metrics, Observability
+from services.common.middleware import BodyLimit, Idempotency, Metrics, Observability
 
 error_log = logging.getLogger("cwshub.error")
 
@@ -250,9 +251,12 @@ def build_app(
     app.include_router(operations_router(ready))
     for router in routers:
         app.include_router(router)
+    if verify_tokens:  # innermost: it needs the route FastAPI has chosen
+        app.add_middleware(Authentication)
     if database_url and verify_tokens:
         app.add_middleware(Idempotency)
     for middleware_class, options in middleware:  # innermost first
         app.add_middleware(middleware_class, **options)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(Observability, metrics=app.state.metrics)
     return app

@@ -1,19 +1,96 @@
-"""Dependencies every service's routes use: the session that commits, the caller, paging."""
+"""Dependencies every service's routes use: the session that commits, the caller, paging;
+and Authentication, which runs a route's authenticator before anything else of the request."""
 
-from collections.abc import AsyncIterator, Callable
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Query, Request, Security
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
-from services.common.errors import Forbidden, Unauthorized
+from services.common.errors import DomainError, Forbidden, Unauthorized
 from services.common.logging import request_context
+from services.common.middleware import ASGIApp, Message, Receive, Reply, Scope, Send
 from services.common.paging import DEFAULT_LIMIT, MAX_LIMIT
 
 bearer = HTTPBearer(auto_error=False, description="An access token from POST /auth/token.")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
+T = TypeVar("T")
+Authenticator = Callable[[Request, HTTPAuthorizationCredentials | None], Awaitable[Any]]
+_AUTHENTICATORS: set[Callable[..., Any]] = set()
+
+
+def authenticator(check: Callable[[Request, Any], Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """Mark a dependency taking (request, credentials) as the way its routes authenticate.
+    Authentication runs it before the body is read, FastAPI before the route's parameters are
+    validated: no token, or a bad one, answers 401 first on every route that uses it. It runs
+    once per request."""
+
+    @functools.wraps(check)
+    async def once(request: Request, credentials: Credentials) -> T:
+        done = request.scope.setdefault("state", {}).setdefault("cwshub.authenticated", {})
+        if once not in done:
+            done[once] = await check(request, credentials)
+        result: T = done[once]
+        return result
+
+    _AUTHENTICATORS.add(once)
+    return once
+
+
+class Authentication:
+    """Pure ASGI middleware: authentication comes before the body. FastAPI reads and parses a
+    route's body before it runs the route's dependencies, so a broken body would be answered
+    422 to anyone. Here the route's authenticators (see `authenticator`) run when the body is
+    first read (the route is chosen by then): a refusal is answered at once and the body is
+    never read. Query and path parameters need no help: FastAPI runs a route's dependencies,
+    the authenticator among them, before it validates the route's own parameters."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._checks: dict[int, list[Authenticator]] = {}  # by id: routes live as long as we do
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        checked = False
+        reply = Reply(send)
+
+        async def authenticated_receive() -> Message:
+            nonlocal checked
+            if not checked:
+                checked = True
+                request = Request(scope)  # no receive: nothing here reads the body
+                try:
+                    for check in self._route_checks(scope.get("route")):
+                        await check(request, await bearer(request))
+                except DomainError as refused:
+                    await reply.answer_instead(scope, refused)
+                    raise
+            return await receive()
+
+        await reply.run(self.app, scope, authenticated_receive)
+
+    def _route_checks(self, route: Any) -> list[Authenticator]:
+        if not isinstance(route, APIRoute):
+            return []
+        if id(route) not in self._checks:
+            self._checks[id(route)] = list(dict.fromkeys(_authenticators(route.dependant)))
+        return self._checks[id(route)]
+
+
+def _authenticators(dependant: Dependant) -> Iterator[Authenticator]:
+    for dependency in dependant.dependencies:
+        if dependency.call in _AUTHENTICATORS:
+            yield dependency.call
+        else:
+            yield from _authenticators(dependency)
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -30,10 +107,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-async def get_principal(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
-) -> Principal:
+@authenticator
+async def get_principal(request: Request, credentials: Credentials) -> Principal:
     if credentials is None:
         raise Unauthorized("Send an access token: Authorization: Bearer <token>.")
     principal = await request.app.state.verifier.principal(credentials.credentials)
@@ -46,10 +121,8 @@ async def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-async def get_optional_principal(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
-) -> Principal | None:
+@authenticator
+async def get_optional_principal(request: Request, credentials: Credentials) -> Principal | None:
     """For public routes: no token is fine, but a token that is sent must be valid."""
     if credentials is None:
         return None

@@ -1,6 +1,6 @@
 """Pure ASGI middleware every service shares: request ids, access logs and metrics
-(Observability), and Idempotency-Key on POST (Idempotency). No framework types: an ASGI scope
-is a dict."""
+(Observability), the body size limit (BodyLimit), and Idempotency-Key on POST (Idempotency).
+No framework types: an ASGI scope is a dict."""
 
 import logging
 import re
@@ -19,6 +19,7 @@ from services.common.errors import (
     DomainError,
     FieldError,
     InvalidInput,
+    PayloadTooLarge,
     problem_for,
 )
 from services.common.logging import current_request_id, request_context
@@ -100,6 +101,71 @@ class Observability:
             request_context.reset(token)
 
 
+class Reply:
+    """The reply of a middleware that may answer in the app's stead, while the app is still
+    reading the request (a body too large, a caller refused): the client is answered at once,
+    and whatever the app sends afterwards is dropped."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.started = False
+        self.taken_over: DomainError | None = None
+
+    async def send(self, message: Message) -> None:
+        if self.taken_over is None:
+            self.started = True
+            await self._send(message)
+
+    async def answer_instead(self, scope: Scope, exc: DomainError) -> None:
+        """Answer `exc`, unless the app has begun its own reply (then it keeps it)."""
+        if not self.started:
+            self.started = True
+            self.taken_over = exc
+            await send_problem(self._send, scope, exc)
+
+    async def run(self, app: ASGIApp, scope: Scope, receive: Receive) -> None:
+        """Run the app; the error we answered for, raised into it to stop it, ends here."""
+        try:
+            await app(scope, receive, self.send)
+        except DomainError as exc:
+            if exc is not self.taken_over:
+                raise
+
+
+class BodyLimit:
+    """Pure ASGI middleware: a body over `max_bytes` is refused with 413, whether it announces
+    its length or comes chunked. The count is kept as the bytes arrive, so nothing past the
+    limit is buffered or relayed: the client is answered at once, and the app, still reading,
+    gets PayloadTooLarge from `receive`."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = PayloadTooLarge(f"The body is over {self.max_bytes} bytes.")
+        length = _header(scope, b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await send_problem(send, scope, too_large)
+            return
+        received = 0
+        reply = Reply(send)
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                await reply.answer_instead(scope, too_large)
+                raise too_large
+            return message
+
+        await reply.run(self.app, scope, counted_receive)
+
+
 class Idempotency:
     """Pure ASGI middleware: POSTs with an Idempotency-Key are answered once and replayed
     (see services.common.idempotency). The caller is verified here too: a forged token must
@@ -132,6 +198,8 @@ class Idempotency:
             await self.app(scope, receive, send)  # the route answers 401 as usual
             return
         body = await _read_body(receive)
+        if body is None:  # nobody to answer, and a cut-off body must not be run
+            return
         print_ = idempotency.fingerprint("POST", scope["path"], body)
         stored = await idempotency.find(state.sessionmaker, principal=principal, key=key)
         if stored is None and await idempotency.reserve(
@@ -203,10 +271,13 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole body (BodyLimit, outside, bounds it); None when the client went away."""
     chunks, more = [], True
     while more:
         message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
         chunks.append(message.get("body", b""))
         more = message.get("more_body", False)
     return b"".join(chunks)
@@ -222,6 +293,7 @@ async def send_problem(send: Send, scope: Scope, exc: DomainError) -> None:
             "headers": [
                 (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
                 (b"content-length", str(len(body)).encode()),
+                *((k.lower().encode(), v.encode()) for k, v in exc.headers.items()),
             ],
         }
     )

@@ -60,15 +60,21 @@ def decode_cursor(cursor: str, columns: Sequence[InstrumentedAttribute[Any]]) ->
 
 
 def _coerce(value: Any, column: InstrumentedAttribute[Any]) -> Any:
+    """A cursor's value as the column holds it. Cursors can be forged: a time must carry an
+    offset and exist in UTC, an integer must fit the database's, or the query would fail."""
     python_type = column.type.python_type
     try:
         if python_type is uuid.UUID:
             return uuid.UUID(str(value))
         if python_type is dt.datetime:
-            return dt.datetime.fromisoformat(str(value))
-        if python_type in (int, str) and isinstance(value, python_type):
+            moment = dt.datetime.fromisoformat(str(value))
+            if moment.tzinfo is not None:
+                return moment.astimezone(dt.UTC)
+        if python_type is str and isinstance(value, str):
             return value
-    except (ValueError, TypeError):
+        if python_type is int and isinstance(value, int) and -(2**63) <= value < 2**63:
+            return value
+    except (ValueError, TypeError, OverflowError):
         raise _invalid_cursor() from None
     raise _invalid_cursor()
 

@@ -60,6 +60,8 @@ class ServiceSettings(ExplicitEnvironment):
     jwt_audience: str = "cwshub-api"
     log_level: str = "INFO"
     db_pool_size: int = Field(default=10, ge=1)
+    # Bodies are JSON documents a person types: 1 MiB is ample, and bounds what a request holds.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1)
 
     def default_sqlite_url(self, name: str) -> str:
         return f"sqlite+aiosqlite:///{DATA_DIR / (name + '.db')}"

@@ -8,13 +8,14 @@ from fastapi import Depends, Path, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials
 
 from services.common.auth import TokenVerifier
-from services.common.deps import PrincipalDep, SessionDep, bearer
+from services.common.deps import PrincipalDep, SessionDep, authenticator, bearer
 from services.common.errors import Forbidden, NotFound, Unauthorized
 from services.directory import accounts
 from services.directory.credentials import Policy
 from services.directory.models import Account, ApiClient, County
 
 
+@authenticator
 async def require_gateway(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],

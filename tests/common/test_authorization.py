@@ -2,18 +2,21 @@
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Annotated
 
 import httpx
 import pytest
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
+from pydantic import AwareDatetime, BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from services.common.app import build_app
 from services.common.auth import Principal
-from services.common.deps import PrincipalDep, require_perm, require_role
+from services.common.deps import OptionalPrincipalDep, PrincipalDep, require_perm, require_role
 from services.common.settings import ServiceSettings
 from tests.conftest import Mint, assert_problem, auth, in_process
+from tests.sweep import BROKEN_JSON, JSON
 
 pytestmark = pytest.mark.asyncio
 router = APIRouter()
@@ -85,3 +88,62 @@ class TestDatabaseRefusals:
 
     async def test_stale_row_is_412(self, client: httpx.AsyncClient) -> None:
         assert_problem(await client.get("/stale"), 412)
+
+
+class Note(BaseModel):
+    text: str
+
+
+@router.post("/notes")
+async def take_note(principal: PrincipalDep, note: Note) -> dict[str, str]:
+    return {"text": note.text}
+
+
+@router.get("/notes")
+async def list_notes(
+    since: Annotated[AwareDatetime, Query()], principal: PrincipalDep
+) -> dict[str, str]:
+    return {"since": since.isoformat()}
+
+
+@router.post("/suggestions")
+async def suggest(principal: OptionalPrincipalDep, note: Note) -> dict[str, str | None]:
+    return {"by": principal.sub if principal else None}
+
+
+class TestAuthenticationComesFirst:
+    """No token, or a bad one, is 401 before the body is parsed or a parameter validated."""
+
+    @pytest.mark.parametrize("token", [None, "not-a-jwt"], ids=["no token", "bad token"])
+    async def test_a_broken_body_is_401(self, client: httpx.AsyncClient, token: str | None) -> None:
+        headers = {**JSON, **(auth(token) if token else {})}
+        reply = await client.post("/notes", content=BROKEN_JSON, headers=headers)
+        assert_problem(reply, 401)
+        assert reply.headers["www-authenticate"].startswith("Bearer")
+
+    @pytest.mark.parametrize("token", [None, "not-a-jwt"], ids=["no token", "bad token"])
+    async def test_a_bad_parameter_is_401(
+        self, client: httpx.AsyncClient, token: str | None
+    ) -> None:
+        reply = await client.get("/notes?since=never", headers=auth(token) if token else {})
+        assert_problem(reply, 401)
+
+    async def test_signed_in_the_body_is_checked_as_ever(
+        self, client: httpx.AsyncClient, mint: Mint
+    ) -> None:
+        reply = await client.post("/notes", content=BROKEN_JSON, headers={**JSON, **auth(mint())})
+        assert assert_problem(reply, 422)["errors"][0]["field"] == "body"
+        good = await client.post("/notes", json={"text": "hi"}, headers=auth(mint()))
+        assert good.json() == {"text": "hi"}
+
+    async def test_a_public_route_keeps_its_rules(
+        self, client: httpx.AsyncClient, mint: Mint
+    ) -> None:
+        anonymous = await client.post("/suggestions", content=BROKEN_JSON, headers=JSON)
+        assert_problem(anonymous, 422)
+        forged = await client.post(
+            "/suggestions", content=BROKEN_JSON, headers={**JSON, **auth("not-a-jwt")}
+        )
+        assert_problem(forged, 401)
+        signed = await client.post("/suggestions", json={"text": "x"}, headers=auth(mint(sub="s")))
+        assert signed.json() == {"by": "s"}

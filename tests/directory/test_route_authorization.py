@@ -1,14 +1,13 @@
 """Every directory route, swept: without a token, or with a bad one, each answers 401 before
-anything else (even for ids that do not exist), except the few that are public by design."""
-
-import uuid
+anything else (even for ids that do not exist, a broken body or bad parameters), except the
+few that are public by design."""
 
 import httpx
 import pytest
-from fastapi.routing import APIRoute
 
 from services.directory.api import routers
 from tests.conftest import assert_problem, auth
+from tests.sweep import BAD, BROKEN_JSON, JSON, Operation, bad_query, operations, path_with
 
 # Public by design: committees, the event calendar and its feed (the maintenance feed takes a
 # feed token in the query, so it is swept too).
@@ -18,50 +17,56 @@ PUBLIC = {
     ("GET", "/api/v1/calendars/events.ics"),
 }
 VALUES = {"fips": "06999", "calendar": "maintenance"}
+# The calendar named decides whether a calendar route is public: it stays the private one.
+SELECTORS = {"calendar": "maintenance"}
+# The maintenance feed's credential travels in its query: it is the token, not a parameter.
+FEED_TOKEN = "token"
 
 
-def routes() -> list[tuple[str, str]]:
+def routes() -> list[Operation]:
     """Every route of the directory's routers (the ones its app includes)."""
-    found = []
-    for router in routers:
-        for route in router.routes:
-            if isinstance(route, APIRoute):
-                found += [(method, route.path) for method in sorted(route.methods)]
-    return found
-
-
-def concrete(path: str) -> str:
-    for part in path.split("/"):
-        if part.startswith("{"):
-            name = part.strip("{}")
-            path = path.replace(part, VALUES.get(name, str(uuid.uuid4())))
-    return path
+    return [op for router in routers for op in operations(router.routes)]
 
 
 @pytest.fixture(scope="module")
-def swept() -> list[tuple[str, str]]:
-    found = [r for r in routes() if r not in PUBLIC]
+def swept() -> list[Operation]:
+    found = [op for op in routes() if (op.method, op.path) not in PUBLIC]
     assert len(found) > 30  # the sweep sees the routes it should
     return found
 
 
 @pytest.mark.parametrize("token", [None, "not-a-jwt"], ids=["no token", "bad token"])
 async def test_every_route_answers_401_first(
-    client: httpx.AsyncClient, swept: list[tuple[str, str]], token: str | None
+    client: httpx.AsyncClient, swept: list[Operation], token: str | None
 ) -> None:
     failures = []
-    for method, path in swept:
-        reply = await client.request(
-            method, concrete(path), json={}, headers=auth(token) if token else {}
-        )
-        if reply.status_code != 401:
-            failures.append(f"{method} {path}: {reply.status_code}")
-            continue
-        assert_problem(reply, 401)
-    assert failures == []
+    headers = {**JSON, **(auth(token) if token else {})}
+    feed_token = {FEED_TOKEN: token} if token else {}
+    for op in swept:
+        attempts = {
+            "plain": (path_with(op.route, VALUES), {**feed_token}, b"{}"),
+            "bad body and query": (
+                path_with(op.route, VALUES),
+                bad_query(op.route, keep=feed_token),
+                BROKEN_JSON,
+            ),
+            "bad path": (path_with(op.route, SELECTORS, default=BAD), {**feed_token}, b"{}"),
+        }
+        for what, (path, query, body) in attempts.items():
+            if FEED_TOKEN in query and not token:
+                del query[FEED_TOKEN]
+            reply = await client.request(
+                op.method, path, params=query, content=body, headers=headers
+            )
+            if reply.status_code != 401:
+                failures.append(f"{op} ({what}): {reply.status_code}")
+                continue
+            assert_problem(reply, 401)
+    assert not failures, "\n".join(failures)
 
 
 async def test_public_routes_need_no_token(client: httpx.AsyncClient) -> None:
-    for method, path in PUBLIC:
-        reply = await client.request(method, concrete(path))
-        assert reply.status_code in (200, 404), f"{method} {path}: {reply.status_code}"
+    for op in routes():
+        if (op.method, op.path) in PUBLIC:
+            reply = await client.request(op.method, path_with(op.route, VALUES))
+            assert reply.status_code in (200, 404), f"{op}: {reply.status_code}"

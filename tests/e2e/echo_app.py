@@ -16,6 +16,7 @@ async def app(scope, receive, send):  # type: ignore[no-untyped-def]
         body += message.get("body", b"")
         more = message.get("more_body", False)
     path = scope["path"]
+    print(f"received {len(body)} bytes for {path}", flush=True)  # what a cut stream delivered
     status = 200
     if path.endswith("/slow"):
         await asyncio.sleep(5)

@@ -2,9 +2,14 @@
 
 import hashlib
 import os
+import time
+import uuid
+from collections.abc import Iterator
 
 import httpx
+import pytest
 
+from tests.conftest import Mint, assert_problem, auth
 from tests.e2e.conftest import FRONTEND, Stack
 
 
@@ -113,3 +118,79 @@ class TestCors:
         reply = gateway.get("/api/v1/counties", headers={"Origin": FRONTEND})
         assert reply.headers["access-control-allow-origin"] == FRONTEND
         assert "ETag" in reply.headers["access-control-expose-headers"]
+
+
+MiB = 1024 * 1024
+JSON = {"Content-Type": "application/json"}
+
+
+def chunked(total: int, chunk: int = 64 * 1024) -> Iterator[bytes]:
+    """A body with no Content-Length: httpx sends it chunked."""
+    for _ in range(total // chunk):
+        yield b"x" * chunk
+
+
+def received_by_echo(stack: Stack, path: str) -> int:
+    """What the echo upstream got of the body for `path` (it logs each request it ends)."""
+    for _ in range(100):
+        for line in stack.logs["echo"].read_text().splitlines():
+            if line.endswith(f" bytes for {path}"):
+                return int(line.split()[1])
+        time.sleep(0.05)
+    raise AssertionError(f"the echo never ended {path}")
+
+
+class TestBodyLimit:
+    """30 MB, chunked: the limit holds without a Content-Length, and nothing past it travels."""
+
+    def test_gateway_answers_413_and_cuts_the_stream_to_the_service(
+        self, gateway: httpx.Client, stack: Stack
+    ) -> None:
+        path = f"/api/v1/echo/upload-{uuid.uuid4().hex}"
+        reply = gateway.post(path, content=chunked(30 * MiB))
+        assert "content-length" not in reply.request.headers
+        assert_problem(reply, 413)
+        assert received_by_echo(stack, path) <= 10 * MiB  # the gateway's limit
+
+    def test_gateway_refuses_an_announced_length_past_the_limit(
+        self, gateway: httpx.Client
+    ) -> None:
+        reply = gateway.post("/api/v1/echo/upload", content=b"x" * (10 * MiB + 1))
+        assert_problem(reply, 413)
+
+    def test_anonymous_through_the_gateway_is_401_unread(self, gateway: httpx.Client) -> None:
+        reply = gateway.post("/api/v1/requests", content=chunked(30 * MiB), headers=JSON)
+        assert_problem(reply, 401)
+
+    @pytest.mark.parametrize("idempotency", [False, True], ids=["plain", "idempotency key"])
+    def test_a_service_answers_413_to_a_signed_in_caller(
+        self, stack: Stack, mint: Mint, idempotency: bool
+    ) -> None:
+        token = mint(roles=["county_user"], county="06067", perms=["mac"])
+        headers = {**auth(token), **JSON}
+        if idempotency:
+            headers["Idempotency-Key"] = uuid.uuid4().hex
+        with httpx.Client(base_url=stack.requests, timeout=30) as direct:
+            reply = direct.post("/api/v1/requests", content=chunked(30 * MiB), headers=headers)
+            assert_problem(reply, 413)
+            anonymous = direct.post("/api/v1/requests", content=chunked(30 * MiB), headers=JSON)
+            assert_problem(anonymous, 401)
+
+
+class TestAuthenticationFirst:
+    """As reproduced against `make run`: anonymous and forged callers learn nothing from
+    validation, through the gateway."""
+
+    @pytest.mark.parametrize("token", [None, "not-a-jwt"], ids=["anonymous", "forged"])
+    def test_broken_json_and_bad_parameters_are_401(
+        self, gateway: httpx.Client, token: str | None
+    ) -> None:
+        headers = {**JSON, **(auth(token) if token else {})}
+        for method, path, body in [
+            ("POST", "/api/v1/requests", b'{"type": "mac",'),
+            ("POST", "/api/v1/contacts", b"not json"),
+            ("GET", "/api/v1/requests?created_from=yesterday&limit=many", None),
+            ("GET", "/api/v1/audit-events?since=0001-01-01T00:00:00%2B14:00", None),
+        ]:
+            reply = gateway.request(method, path, content=body, headers=headers)
+            assert_problem(reply, 401)

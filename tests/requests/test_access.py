@@ -1,39 +1,33 @@
 """Who sees and works which requests, for every route: no token, bad token, another county,
 an SSC of another region, the help desk, the office."""
 
-import uuid
 from typing import Any
 
 import httpx
 import pytest
-from fastapi.routing import APIRoute
 
 from gateway.tokens import access_token
 from services.requests.api import router
 from tests.conftest import assert_problem, auth
 from tests.requests.conftest import FRESNO, SACRAMENTO, People, act, change_county, file
+from tests.sweep import BAD, BROKEN_JSON, JSON, Operation, bad_query, operations, path_with
 
-ROUTES = [
-    (method, route.path)
-    for route in router.routes
-    if isinstance(route, APIRoute)
-    for method in sorted(route.methods)
-]
-
-
-def concrete(path: str, request_id: str) -> str:
-    return path.replace("{request_id}", request_id)
+ROUTES = operations(router.routes)
 
 
 def test_the_sweep_sees_every_route() -> None:
     assert len(ROUTES) == 11
 
 
-@pytest.mark.parametrize(("method", "path"), ROUTES, ids=[f"{m} {p}" for m, p in ROUTES])
+@pytest.mark.parametrize("op", ROUTES, ids=str)
 @pytest.mark.parametrize("token", [None, "not-a-jwt", "foreign"], ids=["none", "bad", "foreign"])
+@pytest.mark.parametrize(
+    "bad", ["", "body and query", "path"], ids=["plain", "bad body", "bad path"]
+)
 async def test_every_route_answers_401_without_a_valid_token(
-    client: httpx.AsyncClient, other_key: Any, method: str, path: str, token: str | None
+    client: httpx.AsyncClient, other_key: Any, op: Operation, token: str | None, bad: str
 ) -> None:
+    """Before anything else: a broken body or bad parameters are not looked at."""
     if token == "foreign":  # well formed, signed by a key the gateway does not publish
         token = access_token(
             other_key,
@@ -43,10 +37,11 @@ async def test_every_route_answers_401_without_a_valid_token(
             identity={"sub": "x", "roles": ["office_admin"]},
         )
     reply = await client.request(
-        method,
-        concrete(path, str(uuid.uuid4())),
-        json={},
-        headers=auth(token) if token else {},
+        op.method,
+        path_with(op.route, {}, default=BAD if bad == "path" else None),
+        params=bad_query(op.route) if bad else {},
+        content=BROKEN_JSON if bad else b"{}",
+        headers={**JSON, **(auth(token) if token else {})},
     )
     assert_problem(reply, 401)
 

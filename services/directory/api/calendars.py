@@ -4,14 +4,13 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
-from pydantic import AwareDatetime
 from sqlalchemy import select
 
 from services.common.deps import OptionalPrincipalDep, PageDep, PrincipalDep, SessionDep
 from services.common.errors import NotFound
 from services.common.etag import etag
 from services.common.paging import Page, paginate
-from services.common.schemas import problem_responses
+from services.common.schemas import Instant, problem_responses
 from services.directory import calendars, feeds
 from services.directory.models import CalendarEntry, Committee
 from services.directory.recurrence import Occurrence
@@ -30,8 +29,8 @@ from services.directory.schemas import (
 
 router = APIRouter(prefix="/api/v1")
 ICS = "text/calendar; charset=utf-8"
-From = Annotated[AwareDatetime | None, Query(alias="from", description="Default: now")]
-To = Annotated[AwareDatetime | None, Query(alias="to", description="Default: 90 days after from")]
+From = Annotated[Instant | None, Query(alias="from", description="Default: now")]
+To = Annotated[Instant | None, Query(alias="to", description="Default: 90 days after from")]
 
 
 def _occurrence(entry: CalendarEntry, occurrence: Occurrence) -> OccurrenceRead:
@@ -61,14 +60,29 @@ def _occurrence(entry: CalendarEntry, occurrence: Occurrence) -> OccurrenceRead:
     )
 
 
+def visible_calendar(calendar: Calendar, principal: OptionalPrincipalDep) -> Calendar:
+    """The calendar, if the caller may see it: a dependency, so that the maintenance calendar
+    answers 401 to an anonymous caller before any other parameter is looked at."""
+    calendars.visible(calendar, principal)
+    return calendar
+
+
+VisibleCalendarDep = Annotated[Calendar, Depends(visible_calendar)]
+
+
 async def entry_in_calendar(
     session: SessionDep,
-    principal: OptionalPrincipalDep,
-    calendar: Calendar,
+    calendar: VisibleCalendarDep,
     entry_id: Annotated[uuid.UUID, Path()],
 ) -> CalendarEntry:
-    calendars.visible(calendar, principal)
     return await calendars.get_entry(session, calendar=calendar, entry_id=entry_id)
+
+
+async def maintenance_feed_reader(
+    session: SessionDep, token: Annotated[str | None, Query(max_length=128)] = None
+) -> None:
+    """The feed token, checked before the other parameters: it is the feed's credential."""
+    await feeds.check(session, token)
 
 
 EntryDep = Annotated[CalendarEntry, Depends(entry_in_calendar)]
@@ -124,11 +138,10 @@ async def read_events_feed(session: SessionDep, start: From = None, end: To = No
 )
 async def read_maintenance_feed(
     session: SessionDep,
-    token: Annotated[str | None, Query(max_length=128)] = None,
+    _: Annotated[None, Depends(maintenance_feed_reader)],
     start: From = None,
     end: To = None,
 ) -> Response:
-    await feeds.check(session, token)
     start, end = calendars.time_range(start, end)
     items = await calendars.agenda(session, calendar="maintenance", start=start, end=end)
     return Response(calendars.ics("CWS/CMS maintenance", items), media_type=ICS)
@@ -174,13 +187,11 @@ async def revoke_maintenance_feed_token(session: SessionDep, principal: Principa
 )
 async def read_calendar(
     session: SessionDep,
-    principal: OptionalPrincipalDep,
-    calendar: Calendar,
+    calendar: VisibleCalendarDep,
     start: From = None,
     end: To = None,
     county: Annotated[Fips | None, Query()] = None,
 ) -> Agenda:
-    calendars.visible(calendar, principal)
     start, end = calendars.time_range(start, end)
     items = await calendars.agenda(session, calendar=calendar, start=start, end=end, county=county)
     return Agenda.model_validate(

@@ -5,9 +5,9 @@ import re
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from services.common.schemas import Patch
+from services.common.schemas import Instant, Patch
 from services.directory.schemas.counties import Fips
 
 Calendar = Literal["events", "maintenance"]
@@ -55,8 +55,8 @@ class CalendarEntryFields(BaseModel):
     title: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=8000)
     committee_id: uuid.UUID | None = None
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: Instant
+    ends_at: Instant
     timezone: str = Field(default="America/Los_Angeles", max_length=64)
     rrule: Rrule | None = None
     location: str | None = Field(default=None, max_length=256)
@@ -83,8 +83,8 @@ class CalendarEntryUpdate(Patch):
     title: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=8000)
     committee_id: uuid.UUID | None = None
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
     timezone: str | None = Field(default=None, max_length=64)
     rrule: Rrule | None = None
     location: str | None = Field(default=None, max_length=256)
@@ -138,10 +138,10 @@ class Agenda(BaseModel):
 class OccurrenceChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    original_starts_at: AwareDatetime
+    original_starts_at: Instant
     cancelled: bool = False
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
 
 
 class FeedToken(BaseModel):
