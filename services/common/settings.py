@@ -24,6 +24,9 @@ class ServiceSettings(BaseSettings):
     jwt_audience: str = "cwshub-api"
     log_level: str = "INFO"
     db_pool_size: int = Field(default=10, ge=1)
+    # How long an Idempotency-Key stays reserved by a request that never settles it (a crash):
+    # longer than any request runs, short enough that a retry soon works.
+    idempotency_reservation_seconds: float = Field(default=60, gt=0)
 
     def default_sqlite_url(self, name: str) -> str:
         return f"sqlite+aiosqlite:///{DATA_DIR / (name + '.db')}"
