@@ -13,6 +13,7 @@ from gateway import openapi
 from gateway.deps import TokenRequest, client_address, token_request
 from gateway.errors import OAuthError
 from gateway.schemas import Jwks, TokenReply
+from services.common.deps import shown_once
 from services.common.schemas import problem_responses
 from services.directory.schemas import RecoveryCodes, TwoFactorEnrollment
 
@@ -141,6 +142,7 @@ Code = Annotated[str, Form(min_length=6, max_length=16, description="TOTP or rec
     description="Proved by password. Scan the QR code, then confirm with a code.",
     tags=["auth"],
     responses=problem_responses(400, 409, 422, 429, 503),
+    dependencies=[shown_once("secret", "otpauth_uri", "qr_png")],
 )
 async def enroll_two_factor(
     request: Request, username: Username, password: Password
@@ -159,6 +161,7 @@ async def enroll_two_factor(
     summary="Turn two-factor on with a first code; returns recovery codes once",
     tags=["auth"],
     responses=problem_responses(400, 409, 422, 429, 503),
+    dependencies=[shown_once("recovery_codes")],
 )
 async def confirm_two_factor(
     request: Request, username: Username, password: Password, otp: Code

@@ -6,12 +6,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Query, Request, Security
+from fastapi import Depends, Query, Request, Response, Security
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common import idempotency
 from services.common.auth import Principal
 from services.common.errors import DomainError, Forbidden, Unauthorized
 from services.common.logging import request_context
@@ -172,3 +173,16 @@ def page_params(
 
 
 PageDep = Annotated[PageParams, Depends(page_params)]
+
+
+def shown_once(*secret_fields: str) -> Any:
+    """For a route whose reply carries a secret shown once (a one-time password, a client
+    secret, a feed URL, recovery codes): no cache may keep it (`Cache-Control: no-store`), and
+    an Idempotency-Key replay shows the reply without `secret_fields` (without any field, when
+    none are named). Use as `dependencies=[shown_once("client_secret")]`."""
+
+    def mark(request: Request, response: Response) -> None:
+        response.headers["Cache-Control"] = "no-store"
+        request.scope[idempotency.SECRET_FIELDS] = secret_fields
+
+    return Depends(mark)

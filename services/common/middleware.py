@@ -2,6 +2,7 @@
 (Observability), the body size limit (BodyLimit), and Idempotency-Key on POST (Idempotency).
 No framework types: an ASGI scope is a dict."""
 
+import datetime as dt
 import logging
 import re
 import time
@@ -201,13 +202,16 @@ class Idempotency:
         if body is None:  # nobody to answer, and a cut-off body must not be run
             return
         print_ = idempotency.fingerprint("POST", scope["path"], body)
-        stored = await idempotency.find(state.sessionmaker, principal=principal, key=key)
-        if stored is None and await idempotency.reserve(
-            state.sessionmaker, principal=principal, key=key, print_=print_
-        ):
-            await self._first(scope, body, send, principal=principal, key=key)
+        hold = dt.timedelta(seconds=state.settings.idempotency_reservation_seconds)
+        where = {"principal": principal, "key": key, "hold": hold}
+        stored = await idempotency.find(state.sessionmaker, **where)
+        claim = None
+        if stored is None:
+            claim = await idempotency.reserve(state.sessionmaker, print_=print_, **where)
+        if claim is not None:
+            await self._first(scope, body, send, claim)
             return
-        stored = stored or await idempotency.find(state.sessionmaker, principal=principal, key=key)
+        stored = stored or await idempotency.find(state.sessionmaker, **where)
         if stored is not None and stored.fingerprint != print_:
             await send_problem(
                 send,
@@ -230,9 +234,7 @@ class Idempotency:
             await send({"type": "http.response.start", "status": stored.status, "headers": headers})
             await send({"type": "http.response.body", "body": stored.body})
 
-    async def _first(
-        self, scope: Scope, body: bytes, send: Send, *, principal: str, key: str
-    ) -> None:
+    async def _first(self, scope: Scope, body: bytes, send: Send, claim: idempotency.Claim) -> None:
         status, headers, chunks = 500, [], []
         sent = False
 
@@ -247,7 +249,7 @@ class Idempotency:
             nonlocal status, headers
             if message["type"] == "http.response.start":
                 status, headers = message["status"], list(message.get("headers", []))
-            elif message["type"] == "http.response.body":
+            elif message["type"] == "http.response.body" and idempotency.kept(status):
                 chunks.append(message.get("body", b""))
             await send(message)
 
@@ -256,11 +258,11 @@ class Idempotency:
         finally:
             await idempotency.settle(
                 scope["app"].state.sessionmaker,
-                principal=principal,
-                key=key,
+                claim,
                 status=status,
                 headers=headers,
                 body=b"".join(chunks),
+                secret_fields=tuple(scope.get(idempotency.SECRET_FIELDS, ())),
             )
 
 

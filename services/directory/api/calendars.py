@@ -6,7 +6,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from sqlalchemy import select
 
-from services.common.deps import OptionalPrincipalDep, PageDep, PrincipalDep, SessionDep
+from services.common.deps import (
+    OptionalPrincipalDep,
+    PageDep,
+    PrincipalDep,
+    SessionDep,
+    shown_once,
+)
 from services.common.errors import NotFound
 from services.common.etag import etag
 from services.common.paging import Page, paginate
@@ -153,6 +159,7 @@ async def read_maintenance_feed(
     description="Shown once; asking again replaces it (the old URL stops working).",
     tags=["calendars"],
     responses=problem_responses(401, 403),
+    dependencies=[shown_once("url")],
 )
 async def issue_maintenance_feed_token(
     request: Request, session: SessionDep, principal: PrincipalDep

@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Depends, Response
 from sqlalchemy import select
 
-from services.common.deps import PageDep, PrincipalDep, SessionDep, require_role
+from services.common.deps import PageDep, PrincipalDep, SessionDep, require_role, shown_once
 from services.common.paging import Page, paginate
 from services.common.schemas import problem_responses
 from services.directory import clients
@@ -41,6 +41,7 @@ async def list_api_clients(session: SessionDep, page: PageDep) -> Page[ApiClient
     summary="Register an API client",
     description="Returns the client secret, shown once.",
     responses=problem_responses(401, 403, 409, 422),
+    dependencies=[shown_once("client_secret")],
 )
 async def create_api_client(
     session: SessionDep, principal: PrincipalDep, body: ApiClientCreate, response: Response
@@ -70,6 +71,7 @@ async def read_api_client(client: ApiClientDep) -> ApiClientRead:
     summary="Rotate an API client's secret",
     description="Returns the new secret, shown once; the old one stops working at once.",
     responses=problem_responses(401, 403, 404, 422),
+    dependencies=[shown_once("client_secret")],
 )
 async def rotate_api_client_secret(
     session: SessionDep, principal: PrincipalDep, client: ApiClientDep

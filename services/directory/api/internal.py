@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from services.common.app import domain_problem
-from services.common.deps import SessionDep
+from services.common.deps import SessionDep, shown_once
 from services.directory import credentials, refresh
 from services.directory.credentials import CredentialsRejected, Policy
 from services.directory.deps import require_gateway, sign_in_policy
@@ -41,7 +41,9 @@ async def answered(request: Request, call: Awaitable[T]) -> T | JSONResponse:
         return domain_problem(refused, instance=request.url.path)
 
 
-@router.post("/credentials/verify", response_model=SignedIn)
+@router.post(
+    "/credentials/verify", response_model=SignedIn, dependencies=[shown_once("refresh_token")]
+)
 async def verify_credentials(
     request: Request,
     session: SessionDep,
@@ -89,7 +91,11 @@ async def change_password(
     return refused if isinstance(refused, Response) else Response(status_code=204)
 
 
-@router.post("/two-factor/enrollment", response_model=TwoFactorEnrollment)
+@router.post(
+    "/two-factor/enrollment",
+    response_model=TwoFactorEnrollment,
+    dependencies=[shown_once("secret", "otpauth_uri", "qr_png")],
+)
 async def enroll_two_factor(
     request: Request, session: SessionDep, policy: PolicyDep, body: PasswordProof
 ) -> TwoFactorEnrollment | JSONResponse:
@@ -102,7 +108,11 @@ async def enroll_two_factor(
     return await answered(request, start())
 
 
-@router.post("/two-factor/confirmation", response_model=RecoveryCodes)
+@router.post(
+    "/two-factor/confirmation",
+    response_model=RecoveryCodes,
+    dependencies=[shown_once("recovery_codes")],
+)
 async def confirm_two_factor(
     request: Request, session: SessionDep, policy: PolicyDep, body: PasswordAndCode
 ) -> RecoveryCodes | JSONResponse:

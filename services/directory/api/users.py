@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from pydantic import BaseModel
 from sqlalchemy import or_
 
-from services.common.deps import PageDep, PrincipalDep, SessionDep, require_role
+from services.common.deps import PageDep, PrincipalDep, SessionDep, require_role, shown_once
 from services.common.errors import NotFound
 from services.common.etag import etag
 from services.common.paging import Page, paginate
@@ -73,6 +73,7 @@ async def list_users(
         "grants only tool permissions it holds."
     ),
     responses=problem_responses(401, 403, 409, 422),
+    dependencies=[shown_once("one_time_password")],
 )
 async def create_user(
     session: SessionDep, principal: PrincipalDep, body: UserCreate, response: Response
@@ -132,6 +133,7 @@ async def update_user(
     summary="Reset an account's password",
     description="Returns a one-time password, shown once; it must be changed at sign-in.",
     responses=problem_responses(401, 403, 404, 422),
+    dependencies=[shown_once("one_time_password")],
 )
 async def reset_user_password(
     session: SessionDep, principal: PrincipalDep, account: ManagedAccountDep
