@@ -81,7 +81,8 @@ async def show_every_secret(client: httpx.AsyncClient, mint: Mint) -> Shown:
     )
     client_id = api_client["client"]["id"]
     rotated = await post(f"/api/v1/api-clients/{client_id}/secret", office, twice=True)
-    feed = await post("/api/v1/calendars/maintenance/feed-token", office, twice=True)
+    owner = mint(sub=user_id, county="06067", name=username)  # feeds are for people
+    feed = await post("/api/v1/calendars/maintenance/feed-token", owner, twice=True)
     return Shown(
         secrets=[
             created["one_time_password"],

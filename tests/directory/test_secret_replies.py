@@ -58,7 +58,12 @@ def gateway(mint: Mint) -> str:
 
 
 async def caller(
-    route: SecretRoute, client: httpx.AsyncClient, session: AsyncSession, office: str, gw: str
+    route: SecretRoute,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    office: str,
+    gw: str,
+    mint: Mint,
 ) -> Call:
     """A call of `route` that succeeds, with whatever it needs made first."""
     path = route.path
@@ -83,8 +88,11 @@ async def caller(
         made = await client.post("/api/v1/api-clients", json=body, headers=auth(office))
         url = path.format(client_id=made.json()["client"]["id"])
         return lambda c, h: c.post(url, headers={**auth(office), **h})
-    if path == "/api/v1/calendars/maintenance/feed-token":
-        return lambda c, h: c.post(path, headers={**auth(office), **h})
+    if path == "/api/v1/calendars/maintenance/feed-token":  # a person's, with an account
+        owner = await make_account(session)
+        await session.commit()
+        token = mint(sub=str(owner.id), county="06067")
+        return lambda c, h: c.post(path, headers={**auth(token), **h})
     account = await make_account(session, password=PASSWORD)
     await session.commit()
     proof = {"username": account.username, "password": PASSWORD}
@@ -111,9 +119,14 @@ def ids(routes: list[SecretRoute]) -> list[str]:
 
 @pytest.mark.parametrize("route", PUBLIC + INTERNAL, ids=ids(PUBLIC + INTERNAL))
 async def test_a_secret_is_sent_no_store(
-    client: httpx.AsyncClient, session: AsyncSession, office: str, gateway: str, route: SecretRoute
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    office: str,
+    gateway: str,
+    route: SecretRoute,
+    mint: Mint,
 ) -> None:
-    call = await caller(route, client, session, office, gateway)
+    call = await caller(route, client, session, office, gateway, mint)
     reply = await call(client, {})
     assert reply.is_success, reply.text
     assert reply.headers["cache-control"] == "no-store"
@@ -122,9 +135,14 @@ async def test_a_secret_is_sent_no_store(
 
 @pytest.mark.parametrize("route", PUBLIC, ids=ids(PUBLIC))
 async def test_a_replay_says_what_was_created_without_the_secret(
-    client: httpx.AsyncClient, session: AsyncSession, office: str, gateway: str, route: SecretRoute
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    office: str,
+    gateway: str,
+    route: SecretRoute,
+    mint: Mint,
 ) -> None:
-    call = await caller(route, client, session, office, gateway)
+    call = await caller(route, client, session, office, gateway, mint)
     key = {"Idempotency-Key": str(uuid.uuid4())}
     first = await call(client, key)
     again = await call(client, key)
@@ -148,9 +166,14 @@ async def test_a_replay_says_what_was_created_without_the_secret(
 
 @pytest.mark.parametrize("route", INTERNAL, ids=ids(INTERNAL))
 async def test_the_gateways_calls_are_never_kept(
-    client: httpx.AsyncClient, session: AsyncSession, office: str, gateway: str, route: SecretRoute
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    office: str,
+    gateway: str,
+    route: SecretRoute,
+    mint: Mint,
 ) -> None:
-    call = await caller(route, client, session, office, gateway)
+    call = await caller(route, client, session, office, gateway, mint)
     key = {"Idempotency-Key": str(uuid.uuid4())}
     first = await call(client, key)
     again = await call(client, key)
