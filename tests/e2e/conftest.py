@@ -81,7 +81,9 @@ def stack(
         ),
         # The real routing table, plus two upstreams of the proxy tests' own.
         "GATEWAY_ROUTES": json.dumps({**DEFAULT_ROUTES, "echo": "echo", "down": "down"}),
-        "GATEWAY_UPSTREAM_TIMEOUT_SECONDS": "1",
+        # Long enough for a sign-in's password hash on a busy 2-core machine; /echo/slow
+        # outlasts it, for the 504 test.
+        "GATEWAY_UPSTREAM_TIMEOUT_SECONDS": "5",
         "GATEWAY_MAX_FAILURES_PER_USERNAME": "3",
         "GATEWAY_MAX_FAILURES_PER_ADDRESS": "1000",
         "GATEWAY_CORS_ORIGINS": json.dumps([FRONTEND]),

@@ -19,7 +19,7 @@ async def app(scope, receive, send):  # type: ignore[no-untyped-def]
     print(f"received {len(body)} bytes for {path}", flush=True)  # what a cut stream delivered
     status = 200
     if path.endswith("/slow"):
-        await asyncio.sleep(5)
+        await asyncio.sleep(30)  # well past the gateway's upstream timeout
     if "/status/" in path:
         status = int(path.rsplit("/", 1)[1])
     reply = orjson.dumps(
