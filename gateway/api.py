@@ -20,8 +20,14 @@ router = APIRouter()
 SPEC_TTL_SECONDS = 30.0
 
 
+# Replies that carry a secret (tokens, a TOTP seed, recovery codes) must not be kept by a
+# browser or a proxy cache (RFC 6749 5.1).
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
 @router.post(
     "/auth/token",
+    response_model_exclude_none=True,
     summary="Get an access token",
     description=(
         "OAuth2 token endpoint (form-encoded). `grant_type=password` with `username`, "
@@ -41,7 +47,7 @@ async def issue_token(
     signin = request.app.state.signin
     client = request.app.state.upstream_client
     address = client_address(request)
-    response.headers["Cache-Control"] = "no-store"
+    response.headers.update(NO_STORE)
     if form.grant_type == "password":
         if not form.username or not form.password:
             raise OAuthError(
@@ -143,7 +149,7 @@ Code = Annotated[str, Form(min_length=6, max_length=16, description="TOTP or rec
     responses=problem_responses(400, 409, 422, 429, 503),
 )
 async def enroll_two_factor(
-    request: Request, username: Username, password: Password
+    request: Request, username: Username, password: Password, response: Response
 ) -> TwoFactorEnrollment:
     reply = await request.app.state.signin.for_person(
         request.app.state.upstream_client,
@@ -151,6 +157,7 @@ async def enroll_two_factor(
         {"username": username, "password": password},
         address=client_address(request),
     )
+    response.headers.update(NO_STORE)
     return TwoFactorEnrollment(**reply)
 
 
@@ -161,7 +168,7 @@ async def enroll_two_factor(
     responses=problem_responses(400, 409, 422, 429, 503),
 )
 async def confirm_two_factor(
-    request: Request, username: Username, password: Password, otp: Code
+    request: Request, username: Username, password: Password, otp: Code, response: Response
 ) -> RecoveryCodes:
     reply = await request.app.state.signin.for_person(
         request.app.state.upstream_client,
@@ -169,6 +176,7 @@ async def confirm_two_factor(
         {"username": username, "password": password, "otp": otp},
         address=client_address(request),
     )
+    response.headers.update(NO_STORE)
     return RecoveryCodes(**reply)
 
 

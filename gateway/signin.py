@@ -125,7 +125,9 @@ class SignIn:
         except (aiohttp.ClientError, TimeoutError, ValueError):
             raise OAuthError("temporarily_unavailable", UNAVAILABLE, 503) from None
 
-    def _token(self, identity: dict[str, Any]) -> dict[str, Any]:
+    def _token(self, identity: dict[str, Any], *, refresh: bool = True) -> dict[str, Any]:
+        """The token reply. A system signing in with client credentials gets no refresh token:
+        it asks again with its credentials (RFC 6749 4.4.3)."""
         lifetime = self.settings.access_token_seconds
         token = access_token(
             self.key,
@@ -135,7 +137,7 @@ class SignIn:
             identity=identity,
         )
         reply = {"access_token": token, "token_type": "bearer", "expires_in": lifetime}
-        if identity.get("refresh_token"):
+        if refresh and identity.get("refresh_token"):
             reply["refresh_token"] = identity["refresh_token"]
         return reply
 
@@ -186,7 +188,7 @@ class SignIn:
             address=address,
             challenge={"WWW-Authenticate": 'Basic realm="cwshub"'} if basic else None,
         )
-        return self._token(identity)
+        return self._token(identity, refresh=False)
 
     async def for_person(
         self, client: aiohttp.ClientSession, path: str, body: dict[str, Any], *, address: str

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.auth import Principal
 from services.common.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from services.common.etag import etag, require_match
-from services.directory import audit, passwords
+from services.directory import audit, passwords, refresh
 from services.directory.counties import find_region
 from services.directory.credentials import hash_secret
 from services.directory.models import Account, County
@@ -156,6 +156,8 @@ async def update_account(
     for field, value in changes.items():
         setattr(account, field, sorted(set(value)) if field in ("roles", "perms") else value)
     await session.flush()
+    if not account.active:
+        await refresh.revoke_all(session, account=account)
     action = "account.deactivated" if changes.get("active") is False else "account.updated"
     await audit.record(
         session,
@@ -174,6 +176,7 @@ async def reset_password(session: AsyncSession, *, principal: Principal, account
     account.password_hash = hash_secret(one_time)
     account.must_change_password = True
     await session.flush()
+    await refresh.revoke_all(session, account=account)
     await audit.record(
         session,
         actor=principal,

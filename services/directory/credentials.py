@@ -5,11 +5,11 @@ checked against a dummy hash, so the reply never says whether the username exist
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
@@ -88,20 +88,31 @@ def claims_of(account: Account) -> Claims:
 async def _failed(
     session: AsyncSession, account: Account, policy: Policy, now: dt.datetime
 ) -> None:
-    """Count a failure; at the threshold the account locks for a while (audited)."""
-    account.failed_logins += 1
-    if account.failed_logins >= policy.lockout_threshold:
-        account.failed_logins = 0
-        account.locked_until = now + policy.lockout
+    """Count a failure; at the threshold the account locks for a while (audited). Counted in
+    SQL, not read-modify-write: concurrent guesses must each count, and none may fail."""
+    failures = await session.scalar(
+        update(Account)
+        .where(Account.id == account.id)
+        .values(failed_logins=Account.failed_logins + 1)
+        .returning(Account.failed_logins)
+    )
+    if failures is None or failures < policy.lockout_threshold:
+        return
+    locked_until = now + policy.lockout
+    locked = await session.execute(
+        update(Account)
+        .where(Account.id == account.id, Account.failed_logins >= policy.lockout_threshold)
+        .values(failed_logins=0, locked_until=locked_until)
+    )
+    if cast(CursorResult[Any], locked).rowcount == 1:
         await audit.record(
             session,
             actor=SIGN_IN,
             action="account.locked",
             resource_type="account",
             resource_id=str(account.id),
-            changes={"locked_until": {"before": None, "after": account.locked_until.isoformat()}},
+            changes={"locked_until": {"before": None, "after": locked_until.isoformat()}},
         )
-    await session.flush()
 
 
 async def _authenticate(
@@ -135,7 +146,12 @@ async def _authenticate(
         if not await twofactor.second_factor_ok(session, account=account, code=otp, now=now):
             await _failed(session, account, policy, now)
             raise CredentialsRejected("otp_invalid", "The one-time code is not valid.")
-    account.failed_logins, account.locked_until = 0, None
+    if account.failed_logins or account.locked_until:
+        await session.execute(
+            update(Account)
+            .where(Account.id == account.id)
+            .values(failed_logins=0, locked_until=None)
+        )
     if hasher.check_needs_rehash(account.password_hash):
         account.password_hash = hasher.hash(password)
     await session.flush()
@@ -183,6 +199,11 @@ async def enroll_two_factor(
     account = await _authenticate(
         session, username=username, password=password, otp=None, policy=policy
     )
+    if account.must_change_password:
+        # A one-time password passed through other hands: its holder must not bind a device.
+        raise CredentialsRejected(
+            "password_change_required", "Change the one-time password before enrolling."
+        )
     secret, uri = await twofactor.enroll(session, account=account)
     return secret, uri, twofactor.qr_png(uri)
 
@@ -194,6 +215,7 @@ async def confirm_two_factor(
         session, username=username, password=password, otp=None, policy=policy
     )
     codes = await twofactor.confirm(session, account=account, code=otp)
+    await refresh.revoke_all(session, account=account)
     await audit.record(
         session,
         actor=claims_principal(account),
@@ -214,6 +236,7 @@ async def disable_two_factor(
     await twofactor.disable(
         session, account=account, required=bool(set(account.roles) & policy.two_factor_roles)
     )
+    await refresh.revoke_all(session, account=account)
     await audit.record(
         session,
         actor=claims_principal(account),
@@ -250,6 +273,7 @@ async def change_password(
     account.password_hash = hasher.hash(new_password)
     account.must_change_password = False
     await session.flush()
+    await refresh.revoke_all(session, account=account)
     await audit.record(
         session,
         actor=claims_principal(account),

@@ -1,17 +1,18 @@
 """Two-factor sign-in with TOTP (RFC 6238, pyotp): enroll, confirm with a first code, disable
 with a code; ten single-use recovery codes stand in for a lost phone. A code is accepted once:
-a replayed one is refused."""
+a replayed one is refused, even when the replay races the first use."""
 
 import base64
 import datetime as dt
 import hashlib
 import io
 import secrets
+from typing import Any, cast
 
 import pyotp
 import qrcode
 from qrcode.image.pure import PyPNGImage
-from sqlalchemy import select
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.errors import Conflict, FieldError, InvalidInput
@@ -82,6 +83,13 @@ async def confirm(
     return codes
 
 
+async def _spent(session: AsyncSession, statement: Any) -> bool:
+    """Run a conditional UPDATE that marks something used; True when this call won it. Two
+    sign-ins racing with one code both pass the check in Python; only one row update wins."""
+    result = cast(CursorResult[Any], await session.execute(statement))
+    return result.rowcount == 1
+
+
 async def second_factor_ok(
     session: AsyncSession, *, account: Account, code: str, now: dt.datetime | None = None
 ) -> bool:
@@ -90,21 +98,25 @@ async def second_factor_ok(
     now = now or dt.datetime.now(dt.UTC)
     step = _step_of(account.totp_secret, code, now)
     if step is not None:
-        if account.totp_last_step is not None and step <= account.totp_last_step:
-            return False
-        account.totp_last_step = step
-        return True
-    recovery = await session.scalar(
-        select(RecoveryCode).where(
+        return await _spent(
+            session,
+            update(Account)
+            .where(
+                Account.id == account.id,
+                or_(Account.totp_last_step.is_(None), Account.totp_last_step < step),
+            )
+            .values(totp_last_step=step),
+        )
+    return await _spent(
+        session,
+        update(RecoveryCode)
+        .where(
             RecoveryCode.account_id == account.id,
             RecoveryCode.code_hash == _digest(code),
             RecoveryCode.used_at.is_(None),
         )
+        .values(used_at=now),
     )
-    if recovery is None:
-        return False
-    recovery.used_at = now
-    return True
 
 
 async def disable(session: AsyncSession, *, account: Account, required: bool) -> None:

@@ -22,6 +22,7 @@ class TestPasswordGrant:
         )
         assert reply.status_code == 200
         assert reply.headers["cache-control"] == "no-store"
+        assert reply.headers["pragma"] == "no-cache"
         body = reply.json()
         assert body["token_type"] == "bearer" and body["expires_in"] == 900
         claims = jwt.get_unverified_claims(body["access_token"])
@@ -94,6 +95,9 @@ class TestClientCredentials:
         )
         for reply in (form, basic):
             assert reply.status_code == 200, reply.text
+            # RFC 6749 4.4.3: a system asks again with its credentials, it gets no refresh token.
+            assert "refresh_token" not in reply.json()
+            assert reply.headers["cache-control"] == "no-store"
             claims = jwt.get_unverified_claims(reply.json()["access_token"])
             assert claims["kind"] == "client" and claims["perms"] == ["ddr"]
             assert claims["roles"] == ["helpdesk"] and claims["county"] is None
