@@ -9,13 +9,13 @@ from typing import Any, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, delete, distinct, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.errors import FieldError, InvalidInput, Unauthorized
 from services.directory import audit, passwords, refresh, twofactor
-from services.directory.models import Account, ApiClient
+from services.directory.models import Account, ApiClient, SignInFailure
 
 TOOL_PERMISSIONS = ("mac", "ddr", "scr", "vpn", "sbc", "relocation", "reports", "linkages")
 
@@ -65,10 +65,14 @@ class Policy:
 
     two_factor_roles: frozenset[str] = frozenset()
     lockout_threshold: int = 10
+    lockout_sources: int = 3
+    lockout_window: dt.timedelta = dt.timedelta(minutes=15)
     lockout: dt.timedelta = dt.timedelta(minutes=15)
     refresh_lifetime: dt.timedelta = dt.timedelta(hours=8)
 
 
+# Where a failure came from when the caller did not say (counts as one address).
+UNKNOWN_SOURCE = "unknown"
 # The actor of changes sign-in makes by itself (a lockout).
 SIGN_IN = Principal(sub="sign-in", kind="service", name="sign-in")
 
@@ -86,25 +90,39 @@ def claims_of(account: Account) -> Claims:
 
 
 async def _failed(
-    session: AsyncSession, account: Account, policy: Policy, now: dt.datetime
+    session: AsyncSession, account: Account, policy: Policy, now: dt.datetime, source: str
 ) -> None:
-    """Count a failure; at the threshold the account locks for a while (audited). Counted in
-    SQL, not read-modify-write: concurrent guesses must each count, and none may fail."""
-    failures = await session.scalar(
-        update(Account)
-        .where(Account.id == account.id)
-        .values(failed_logins=Account.failed_logins + 1)
-        .returning(Account.failed_logins)
+    """Record a failure and where it came from. The account locks for a while (audited) only
+    when the recent failures reach the threshold AND come from several addresses: guessing
+    from one address is the gateway's to throttle, and must not lock the owner out of others."""
+    horizon = now - policy.lockout_window
+    session.add(SignInFailure(account_id=account.id, source=source[:64], failed_at=now))
+    await session.flush()
+    await session.execute(
+        delete(SignInFailure).where(
+            SignInFailure.account_id == account.id, SignInFailure.failed_at <= horizon
+        )
     )
-    if failures is None or failures < policy.lockout_threshold:
+    failures, sources = (
+        await session.execute(
+            select(func.count(), func.count(distinct(SignInFailure.source))).where(
+                SignInFailure.account_id == account.id, SignInFailure.failed_at > horizon
+            )
+        )
+    ).one()
+    if failures < policy.lockout_threshold or sources < policy.lockout_sources:
         return
     locked_until = now + policy.lockout
     locked = await session.execute(
         update(Account)
-        .where(Account.id == account.id, Account.failed_logins >= policy.lockout_threshold)
-        .values(failed_logins=0, locked_until=locked_until)
+        .where(
+            Account.id == account.id,
+            or_(Account.locked_until.is_(None), Account.locked_until <= now),
+        )
+        .values(locked_until=locked_until)
     )
-    if cast(CursorResult[Any], locked).rowcount == 1:
+    await session.execute(delete(SignInFailure).where(SignInFailure.account_id == account.id))
+    if cast(CursorResult[Any], locked).rowcount == 1:  # one audit even when guesses race
         await audit.record(
             session,
             actor=SIGN_IN,
@@ -116,7 +134,13 @@ async def _failed(
 
 
 async def _authenticate(
-    session: AsyncSession, *, username: str, password: str, otp: str | None, policy: Policy
+    session: AsyncSession,
+    *,
+    username: str,
+    password: str,
+    otp: str | None,
+    policy: Policy,
+    source: str | None,
 ) -> Account:
     """The account whose password (and, where enrolled, second factor) these are.
 
@@ -136,7 +160,7 @@ async def _authenticate(
             )
         raise CredentialsRejected("invalid")
     if not password_ok:
-        await _failed(session, account, policy, now)
+        await _failed(session, account, policy, now, source or UNKNOWN_SOURCE)
         raise CredentialsRejected("invalid")
     if account.totp_secret:
         if not otp:
@@ -144,13 +168,12 @@ async def _authenticate(
                 "otp_required", "This account uses two-factor: send the current code as otp."
             )
         if not await twofactor.second_factor_ok(session, account=account, code=otp, now=now):
-            await _failed(session, account, policy, now)
+            await _failed(session, account, policy, now, source or UNKNOWN_SOURCE)
             raise CredentialsRejected("otp_invalid", "The one-time code is not valid.")
-    if account.failed_logins or account.locked_until:
+    await session.execute(delete(SignInFailure).where(SignInFailure.account_id == account.id))
+    if account.locked_until:
         await session.execute(
-            update(Account)
-            .where(Account.id == account.id)
-            .values(failed_logins=0, locked_until=None)
+            update(Account).where(Account.id == account.id).values(locked_until=None)
         )
     if hasher.check_needs_rehash(account.password_hash):
         account.password_hash = hasher.hash(password)
@@ -159,13 +182,19 @@ async def _authenticate(
 
 
 async def verify_password(
-    session: AsyncSession, *, username: str, password: str, otp: str | None, policy: Policy
+    session: AsyncSession,
+    *,
+    username: str,
+    password: str,
+    otp: str | None,
+    policy: Policy,
+    source: str | None = None,
 ) -> tuple[Claims, str]:
     """A person signs in: the claims for an access token, and a new refresh token family.
     After a reset the one-time password only serves to choose a new one; roles that must use
     two-factor must enroll first."""
     account = await _authenticate(
-        session, username=username, password=password, otp=otp, policy=policy
+        session, username=username, password=password, otp=otp, policy=policy, source=source
     )
     if account.must_change_password:
         raise CredentialsRejected(
@@ -193,11 +222,16 @@ async def refresh_session(
 
 
 async def enroll_two_factor(
-    session: AsyncSession, *, username: str, password: str, policy: Policy
+    session: AsyncSession,
+    *,
+    username: str,
+    password: str,
+    policy: Policy,
+    source: str | None = None,
 ) -> tuple[str, str, str]:
     """Start two-factor for oneself: the secret, its otpauth URI and a QR code (PNG data URI)."""
     account = await _authenticate(
-        session, username=username, password=password, otp=None, policy=policy
+        session, username=username, password=password, otp=None, policy=policy, source=source
     )
     if account.must_change_password:
         # A one-time password passed through other hands: its holder must not bind a device.
@@ -209,10 +243,16 @@ async def enroll_two_factor(
 
 
 async def confirm_two_factor(
-    session: AsyncSession, *, username: str, password: str, otp: str, policy: Policy
+    session: AsyncSession,
+    *,
+    username: str,
+    password: str,
+    otp: str,
+    policy: Policy,
+    source: str | None = None,
 ) -> list[str]:
     account = await _authenticate(
-        session, username=username, password=password, otp=None, policy=policy
+        session, username=username, password=password, otp=None, policy=policy, source=source
     )
     codes = await twofactor.confirm(session, account=account, code=otp)
     await refresh.revoke_all(session, account=account)
@@ -228,10 +268,16 @@ async def confirm_two_factor(
 
 
 async def disable_two_factor(
-    session: AsyncSession, *, username: str, password: str, otp: str, policy: Policy
+    session: AsyncSession,
+    *,
+    username: str,
+    password: str,
+    otp: str,
+    policy: Policy,
+    source: str | None = None,
 ) -> None:
     account = await _authenticate(
-        session, username=username, password=password, otp=otp, policy=policy
+        session, username=username, password=password, otp=otp, policy=policy, source=source
     )
     await twofactor.disable(
         session, account=account, required=bool(set(account.roles) & policy.two_factor_roles)
@@ -259,10 +305,11 @@ async def change_password(
     new_password: str,
     otp: str | None,
     policy: Policy,
+    source: str | None = None,
 ) -> None:
     """A person replaces their password (or the one-time password of a reset)."""
     account = await _authenticate(
-        session, username=username, password=password, otp=otp, policy=policy
+        session, username=username, password=password, otp=otp, policy=policy, source=source
     )
     passwords.check_policy(new_password, username=username)
     if new_password == password:

@@ -14,7 +14,11 @@ class Settings(ServiceSettings):
     # Roles that must sign in with two-factor. Unset: none in dev (the demo logins), these
     # three everywhere else.
     two_factor_roles: list[str] | None = None
+    # The account lockout: this many failures within the window, from at least
+    # lockout_sources distinct addresses (one address is throttled at the gateway instead).
     lockout_threshold: int = Field(default=10, ge=1, description="failures before a lockout")
+    lockout_sources: int = Field(default=3, ge=1, description="distinct addresses among them")
+    lockout_window_minutes: int = Field(default=15, ge=1)
     lockout_minutes: int = Field(default=15, ge=1)
     refresh_token_hours: int = Field(default=8, ge=1, le=24)
 

@@ -24,13 +24,16 @@ def gateway_token(mint: Mint) -> str:
 
 
 async def sign_in(
-    client: httpx.AsyncClient, token: str, username: str, password: str
+    client: httpx.AsyncClient, token: str, username: str, password: str, source: str = "a"
 ) -> httpx.Response:
     return await client.post(
         VERIFY,
         headers=auth(token),
-        json={"grant": "password", "username": username, "password": password},
+        json={"grant": "password", "username": username, "password": password, "source": source},
     )
+
+
+SOURCES = ("198.51.100.1", "198.51.100.2", "198.51.100.3")  # lockout_sources' default: 3
 
 
 def test_two_factor_roles_default_by_environment() -> None:
@@ -51,8 +54,9 @@ class TestLockout:
     ) -> None:
         account = await make_account(session, county_fips="06067", password="the right one!")
         await session.commit()
-        for _ in range(10):  # DIRECTORY_LOCKOUT_THRESHOLD's default
-            assert_problem(await sign_in(client, gateway_token, account.username, "wrong"), 401)
+        for i in range(10):  # DIRECTORY_LOCKOUT_THRESHOLD's default, from three addresses
+            wrong = await sign_in(client, gateway_token, account.username, "wrong", SOURCES[i % 3])
+            assert_problem(wrong, 401)
         locked = await sign_in(client, gateway_token, account.username, "the right one!")
         assert assert_problem(locked, 401)["reason"] == "locked"
         guess = await sign_in(client, gateway_token, account.username, "still wrong")
@@ -83,6 +87,28 @@ class TestLockout:
         assert unlocked.json()["locked_until"] is None
         assert (await sign_in(client, gateway_token, account.username, "the right one!")).is_success
 
+    async def test_a_stranger_at_one_address_cannot_lock_the_owner_out(
+        self, client: httpx.AsyncClient, session: AsyncSession, gateway_token: str
+    ) -> None:
+        account = await make_account(session, county_fips="06067", password="the right one!")
+        await session.commit()
+        for _ in range(25):
+            guess = await sign_in(client, gateway_token, account.username, "guess", "203.0.113.9")
+            assert assert_problem(guess, 401)["reason"] == "invalid"
+        owner = await sign_in(client, gateway_token, account.username, "the right one!", "b")
+        assert owner.status_code == 200, owner.text
+
+    async def test_failures_from_two_addresses_do_not_lock(
+        self, client: httpx.AsyncClient, session: AsyncSession, gateway_token: str
+    ) -> None:
+        """Below lockout_sources: the owner mistyping at home and at the office stays in."""
+        account = await make_account(session, county_fips="06067", password="the right one!")
+        await session.commit()
+        for i in range(12):
+            await sign_in(client, gateway_token, account.username, "wrong", SOURCES[i % 2])
+        owner = await sign_in(client, gateway_token, account.username, "the right one!")
+        assert owner.status_code == 200, owner.text
+
     async def test_the_lock_runs_out(
         self, client: httpx.AsyncClient, session: AsyncSession, gateway_token: str
     ) -> None:
@@ -101,8 +127,8 @@ class TestLockout:
         account = await make_account(session, county_fips="06067", password="the right one!")
         await session.commit()
         for _ in range(2):
-            for _ in range(9):
-                await sign_in(client, gateway_token, account.username, "wrong")
+            for i in range(9):
+                await sign_in(client, gateway_token, account.username, "wrong", SOURCES[i % 3])
             assert (
                 await sign_in(client, gateway_token, account.username, "the right one!")
             ).is_success

@@ -56,6 +56,7 @@ async def verify_credentials(
                 password=body.password,
                 otp=body.otp,
                 policy=policy,
+                source=body.source,
             )
             return SignedIn(**claims.as_dict(), refresh_token=token)
         if isinstance(body, RefreshCredentials):
@@ -84,6 +85,7 @@ async def change_password(
             new_password=body.new_password,
             otp=body.otp,
             policy=policy,
+            source=body.source,
         ),
     )
     return refused if isinstance(refused, Response) else Response(status_code=204)
@@ -95,7 +97,11 @@ async def enroll_two_factor(
 ) -> TwoFactorEnrollment | JSONResponse:
     async def start() -> TwoFactorEnrollment:
         secret, uri, png = await credentials.enroll_two_factor(
-            session, username=body.username, password=body.password, policy=policy
+            session,
+            username=body.username,
+            password=body.password,
+            policy=policy,
+            source=body.source,
         )
         return TwoFactorEnrollment(secret=secret, otpauth_uri=uri, qr_png=png)
 
@@ -108,7 +114,12 @@ async def confirm_two_factor(
 ) -> RecoveryCodes | JSONResponse:
     async def finish() -> RecoveryCodes:
         codes = await credentials.confirm_two_factor(
-            session, username=body.username, password=body.password, otp=body.otp, policy=policy
+            session,
+            username=body.username,
+            password=body.password,
+            otp=body.otp,
+            policy=policy,
+            source=body.source,
         )
         return RecoveryCodes(recovery_codes=codes)
 
@@ -122,7 +133,12 @@ async def disable_two_factor(
     refused = await answered(
         request,
         credentials.disable_two_factor(
-            session, username=body.username, password=body.password, otp=body.otp, policy=policy
+            session,
+            username=body.username,
+            password=body.password,
+            otp=body.otp,
+            policy=policy,
+            source=body.source,
         ),
     )
     return refused if isinstance(refused, Response) else Response(status_code=204)
