@@ -16,7 +16,7 @@ from services.common.errors import Conflict, FieldError, Forbidden, InvalidInput
 from services.common.etag import etag, require_match
 from services.directory import audit, passwords, refresh
 from services.directory.counties import find_region
-from services.directory.credentials import hash_secret
+from services.directory.hashing import hash_password
 from services.directory.models import Account, County
 
 COUNTY_ROLES = frozenset({"county_user", "county_admin"})
@@ -114,7 +114,7 @@ async def create_account(
         region_id=region_id,
         roles=sorted(set(roles)),
         perms=sorted(set(perms)),
-        password_hash=hash_secret(one_time),
+        password_hash=await hash_password(one_time),
         must_change_password=True,
     )
     session.add(account)
@@ -173,7 +173,7 @@ async def update_account(
 async def reset_password(session: AsyncSession, *, principal: Principal, account: Account) -> str:
     """A one-time password for the account; its holder must choose a new one to sign in."""
     one_time = passwords.one_time_password()
-    account.password_hash = hash_secret(one_time)
+    account.password_hash = await hash_password(one_time)
     account.must_change_password = True
     await session.flush()
     await refresh.revoke_all(session, account=account)

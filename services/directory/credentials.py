@@ -7,20 +7,17 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, cast
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import CursorResult, delete, distinct, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.errors import FieldError, InvalidInput, Unauthorized
-from services.directory import audit, passwords, refresh, twofactor
+from services.directory import audit, hashing, passwords, refresh, twofactor
 from services.directory.models import Account, ApiClient, SignInFailure
 
 TOOL_PERMISSIONS = ("mac", "ddr", "scr", "vpn", "sbc", "relocation", "reports", "linkages")
 
-hasher = PasswordHasher()
-_DUMMY_HASH = hasher.hash("not a real password; equalizes timing for unknown usernames")
+_DUMMY_HASH = hashing.hash_secret("not a real password; equalizes timing for unknown usernames")
 
 
 class CredentialsRejected(Unauthorized):
@@ -48,17 +45,6 @@ class Claims:
         return dict(self.__dict__)
 
 
-def hash_secret(secret: str) -> str:
-    return hasher.hash(secret)
-
-
-def _verify(hash_: str, secret: str) -> bool:
-    try:
-        return hasher.verify(hash_, secret)
-    except (VerificationError, InvalidHashError):
-        return False
-
-
 @dataclass(frozen=True)
 class Policy:
     """How sign-in is guarded; built from the directory's settings."""
@@ -69,6 +55,7 @@ class Policy:
     lockout_window: dt.timedelta = dt.timedelta(minutes=15)
     lockout: dt.timedelta = dt.timedelta(minutes=15)
     refresh_lifetime: dt.timedelta = dt.timedelta(hours=8)
+    client_key: bytes = b""  # the HMAC key of client secrets (settings.client_key)
 
 
 # Where a failure came from when the caller did not say (counts as one address).
@@ -148,7 +135,9 @@ async def _authenticate(
     password, so the lock reveals nothing to a guesser."""
     now = dt.datetime.now(dt.UTC)
     account = await session.scalar(select(Account).where(Account.username == username))
-    password_ok = _verify(account.password_hash if account else _DUMMY_HASH, password)
+    password_ok = await hashing.verify_password(
+        account.password_hash if account else _DUMMY_HASH, password
+    )
     if account is None or not account.active:
         raise CredentialsRejected("invalid")
     if account.locked_until and account.locked_until > now:
@@ -175,8 +164,8 @@ async def _authenticate(
         await session.execute(
             update(Account).where(Account.id == account.id).values(locked_until=None)
         )
-    if hasher.check_needs_rehash(account.password_hash):
-        account.password_hash = hasher.hash(password)
+    if hashing.needs_rehash(account.password_hash):
+        account.password_hash = await hashing.hash_password(password)
     await session.flush()
     return account
 
@@ -317,7 +306,7 @@ async def change_password(
             "Choose a password other than the current one.",
             errors=[FieldError("new_password", "must differ from the current password")],
         )
-    account.password_hash = hasher.hash(new_password)
+    account.password_hash = await hashing.hash_password(new_password)
     account.must_change_password = False
     await session.flush()
     await refresh.revoke_all(session, account=account)
@@ -331,10 +320,18 @@ async def change_password(
     )
 
 
-async def verify_client(session: AsyncSession, *, client_id: str, client_secret: str) -> Claims:
+async def verify_client(
+    session: AsyncSession, *, client_id: str, client_secret: str, policy: Policy
+) -> Claims:
     """A system signs in with its client id and secret (client credentials grant)."""
     client = await session.scalar(select(ApiClient).where(ApiClient.client_id == client_id))
-    secret_ok = _verify(client.secret_hash if client else _DUMMY_HASH, client_secret)
+    stored = client.secret_hash if client else hashing.client_secret_hash("", policy.client_key)
+    if hashing.is_keyed(stored):
+        secret_ok = hashing.client_secret_ok(stored, client_secret, policy.client_key)
+    elif secret_ok := await hashing.verify_password(stored, client_secret):
+        assert client is not None  # a secret from before keyed hashing: re-key it, once
+        client.secret_hash = hashing.client_secret_hash(client_secret, policy.client_key)
+        await session.flush()
     if client is None or not secret_ok or not client.active:
         raise CredentialsRejected("invalid_client")
     return Claims(

@@ -73,4 +73,12 @@ def sign_in_policy(request: Request) -> Policy:
         lockout_window=dt.timedelta(minutes=settings.lockout_window_minutes),
         lockout=dt.timedelta(minutes=settings.lockout_minutes),
         refresh_lifetime=dt.timedelta(hours=settings.refresh_token_hours),
+        client_key=request.app.state.client_key,
     )
+
+
+def client_secret_key(request: Request) -> bytes:
+    return bytes(request.app.state.client_key)
+
+
+ClientKeyDep = Annotated[bytes, Depends(client_secret_key)]

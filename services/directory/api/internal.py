@@ -65,7 +65,7 @@ async def verify_credentials(
             )
             return SignedIn(**claims.as_dict(), refresh_token=token)
         claims = await credentials.verify_client(
-            session, client_id=body.client_id, client_secret=body.client_secret
+            session, client_id=body.client_id, client_secret=body.client_secret, policy=policy
         )
         return SignedIn(**claims.as_dict())
 
