@@ -24,7 +24,9 @@ def test_an_ssc_must_enroll_then_signs_in_with_a_code(gateway: httpx.Client) -> 
     proof = {"username": "bayarea.ssc", "password": "cwshub-demo"}
     wrong_password = gateway.post("/auth/two-factor/enrollment", data={**proof, "password": "nope"})
     assert assert_problem(wrong_password, 400)["error"] == "invalid_grant"
-    enrollment = gateway.post("/auth/two-factor/enrollment", data=proof).json()
+    enrolled = gateway.post("/auth/two-factor/enrollment", data=proof)
+    assert enrolled.headers["cache-control"] == "no-store"  # it carries the TOTP seed
+    enrollment = enrolled.json()
     assert enrollment["otpauth_uri"].startswith("otpauth://totp/cwshub:bayarea.ssc")
     assert enrollment["qr_png"].startswith("data:image/png;base64,")
     totp = pyotp.TOTP(enrollment["secret"])
@@ -34,9 +36,9 @@ def test_an_ssc_must_enroll_then_signs_in_with_a_code(gateway: httpx.Client) -> 
         data={**proof, "otp": "000000" if totp.now() != "000000" else "111111"},
     )
     assert assert_problem(bad, 422)["errors"][0]["field"] == "otp"
-    codes = gateway.post("/auth/two-factor/confirmation", data={**proof, "otp": totp.now()}).json()[
-        "recovery_codes"
-    ]
+    confirmed = gateway.post("/auth/two-factor/confirmation", data={**proof, "otp": totp.now()})
+    assert confirmed.headers["cache-control"] == "no-store"
+    codes = confirmed.json()["recovery_codes"]
     assert len(codes) == len(set(codes)) == 10
 
     assert "otp" in assert_problem(sign_in(gateway, "bayarea.ssc"), 400)["error_description"]
