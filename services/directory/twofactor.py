@@ -12,7 +12,7 @@ from typing import Any, cast
 import pyotp
 import qrcode
 from qrcode.image.pure import PyPNGImage
-from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy import CursorResult, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.errors import Conflict, FieldError, InvalidInput
@@ -61,33 +61,41 @@ def _step_of(secret: str, code: str, now: dt.datetime) -> int | None:
     return None
 
 
-async def confirm(
-    session: AsyncSession, *, account: Account, code: str, now: dt.datetime | None = None
-) -> list[str]:
-    """The first code proves the device works: two-factor is on, and the recovery codes are
-    returned once."""
-    if not account.totp_pending_secret:
-        raise Conflict("Start enrollment first.")
-    step = _step_of(account.totp_pending_secret, code, now or dt.datetime.now(dt.UTC))
-    if step is None:
-        raise InvalidInput("The code does not match.", errors=[FieldError("otp", "wrong code")])
-    account.totp_secret, account.totp_pending_secret = account.totp_pending_secret, None
-    account.totp_last_step = step
-    for old in await session.scalars(
-        select(RecoveryCode).where(RecoveryCode.account_id == account.id)
-    ):
-        await session.delete(old)
-    codes = [_recovery_code() for _ in range(RECOVERY_CODES)]
-    session.add_all(RecoveryCode(account_id=account.id, code_hash=_digest(c)) for c in codes)
-    await session.flush()
-    return codes
-
-
 async def _spent(session: AsyncSession, statement: Any) -> bool:
     """Run a conditional UPDATE that marks something used; True when this call won it. Two
     sign-ins racing with one code both pass the check in Python; only one row update wins."""
     result = cast(CursorResult[Any], await session.execute(statement))
     return result.rowcount == 1
+
+
+async def confirm(
+    session: AsyncSession, *, account: Account, code: str, now: dt.datetime | None = None
+) -> list[str]:
+    """The first code proves the device works: two-factor is on, and the recovery codes are
+    returned once (to one of two confirmations racing, the other is refused)."""
+    pending = account.totp_pending_secret
+    if not pending:
+        raise Conflict("Start enrollment first.")
+    step = _step_of(pending, code, now or dt.datetime.now(dt.UTC))
+    if step is None:
+        raise InvalidInput("The code does not match.", errors=[FieldError("otp", "wrong code")])
+    turned_on = await _spent(
+        session,
+        update(Account)
+        .where(
+            Account.id == account.id,
+            Account.totp_pending_secret == pending,
+            Account.totp_secret.is_(None),
+        )
+        .values(totp_secret=pending, totp_pending_secret=None, totp_last_step=step),
+    )
+    if not turned_on:
+        raise Conflict("Two-factor was turned on meanwhile; its recovery codes were shown then.")
+    await session.execute(delete(RecoveryCode).where(RecoveryCode.account_id == account.id))
+    codes = [_recovery_code() for _ in range(RECOVERY_CODES)]
+    session.add_all(RecoveryCode(account_id=account.id, code_hash=_digest(c)) for c in codes)
+    await session.flush()
+    return codes
 
 
 async def second_factor_ok(

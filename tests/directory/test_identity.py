@@ -360,6 +360,36 @@ class TestConcurrentUse:
         refused = [r.json()["reason"] for r in replies if r.status_code == 401]
         assert set(refused) == {"otp_invalid"}
 
+    async def test_one_enrollment_is_confirmed_once(
+        self, client: httpx.AsyncClient, session: AsyncSession, gateway_token: str
+    ) -> None:
+        account = await make_account(session, password="the right one!")
+        await session.commit()
+        proof = {"username": account.username, "password": "the right one!"}
+        enrolled = await client.post(
+            "/internal/two-factor/enrollment", headers=auth(gateway_token), json=proof
+        )
+        code = pyotp.TOTP(enrolled.json()["secret"]).now()
+        replies = await asyncio.gather(
+            *(
+                client.post(
+                    "/internal/two-factor/confirmation",
+                    headers=auth(gateway_token),
+                    json={**proof, "otp": code},
+                )
+                for _ in range(8)
+            )
+        )
+        assert sorted(r.status_code for r in replies) == [200] + [409] * 7
+        codes = next(r for r in replies if r.status_code == 200).json()["recovery_codes"]
+        # The recovery codes shown are the ones that work.
+        signed_in = await client.post(
+            VERIFY,
+            headers=auth(gateway_token),
+            json={"grant": "password", **proof, "otp": codes[0]},
+        )
+        assert signed_in.status_code == 200, signed_in.text
+
 
 class TestTwoFactorEnrollment:
     async def test_needs_the_one_time_password_changed_first(
