@@ -301,3 +301,18 @@ async def test_gateway_replicas_share_the_budget_in_redis(stack: Stack, key_file
             if keys:
                 await redis.delete(*keys)
             await redis.aclose()
+
+
+async def test_sign_in_stops_when_the_shared_counters_cannot_be_reached(
+    stack: Stack, key_files: dict
+) -> None:
+    """Unthrottled guessing is worse than a short outage: 503, and the directory is not asked."""
+    from gateway.ratelimit import RedisFailureLimiter
+
+    async with gateway_app(stack, key_files) as app, behind_proxy(app) as client:
+        await app.state.signin.limiter.close()
+        app.state.signin.limiter = RedisFailureLimiter.from_url(
+            "redis://127.0.0.1:1/0", window_seconds=60
+        )
+        reply = await client.post("/auth/token", data=password_form("cwshub-demo"))
+        assert assert_problem(reply, 503)["error"] == "temporarily_unavailable"
