@@ -21,8 +21,14 @@ router = APIRouter()
 SPEC_TTL_SECONDS = 30.0
 
 
+# Replies that carry a secret (tokens, a TOTP seed, recovery codes) must not be kept by a
+# browser or a proxy cache (RFC 6749 5.1).
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
 @router.post(
     "/auth/token",
+    response_model_exclude_none=True,
     summary="Get an access token",
     description=(
         "OAuth2 token endpoint (form-encoded). `grant_type=password` with `username`, "
@@ -42,7 +48,7 @@ async def issue_token(
     signin = request.app.state.signin
     client = request.app.state.upstream_client
     address = client_address(request)
-    response.headers["Cache-Control"] = "no-store"
+    response.headers.update(NO_STORE)
     if form.grant_type == "password":
         if not form.username or not form.password:
             raise OAuthError(
@@ -145,7 +151,7 @@ Code = Annotated[str, Form(min_length=6, max_length=16, description="TOTP or rec
     dependencies=[shown_once("secret", "otpauth_uri", "qr_png")],
 )
 async def enroll_two_factor(
-    request: Request, username: Username, password: Password
+    request: Request, username: Username, password: Password, response: Response
 ) -> TwoFactorEnrollment:
     reply = await request.app.state.signin.for_person(
         request.app.state.upstream_client,
@@ -153,6 +159,7 @@ async def enroll_two_factor(
         {"username": username, "password": password},
         address=client_address(request),
     )
+    response.headers.update(NO_STORE)
     return TwoFactorEnrollment(**reply)
 
 
@@ -164,7 +171,7 @@ async def enroll_two_factor(
     dependencies=[shown_once("recovery_codes")],
 )
 async def confirm_two_factor(
-    request: Request, username: Username, password: Password, otp: Code
+    request: Request, username: Username, password: Password, otp: Code, response: Response
 ) -> RecoveryCodes:
     reply = await request.app.state.signin.for_person(
         request.app.state.upstream_client,
@@ -172,6 +179,7 @@ async def confirm_two_factor(
         {"username": username, "password": password, "otp": otp},
         address=client_address(request),
     )
+    response.headers.update(NO_STORE)
     return RecoveryCodes(**reply)
 
 

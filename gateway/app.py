@@ -9,7 +9,7 @@ from starlette.middleware.cors import CORSMiddleware
 from gateway import proxy
 from gateway.api import router
 from gateway.keys import load_signing_key
-from gateway.ratelimit import FailureLimiter
+from gateway.ratelimit import failure_counter
 from gateway.settings import Settings
 from gateway.signin import SignIn
 from services.common.app import build_app
@@ -27,6 +27,7 @@ def _upstream_client(settings: Settings) -> Any:
             yield
         finally:
             await app.state.upstream_client.close()
+            await app.state.signin.limiter.close()
 
     return worker
 
@@ -92,7 +93,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.signing_key = key
     app.state.signin = SignIn(
-        settings, key, FailureLimiter(window_seconds=settings.failure_window_seconds)
+        settings,
+        key,
+        failure_counter(
+            redis_url=settings.redis_url, window_seconds=settings.failure_window_seconds
+        ),
     )
     app.state.spec, app.state.spec_built_at, app.state.service_specs = {}, 0.0, {}
     return app

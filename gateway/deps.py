@@ -2,7 +2,9 @@
 
 import base64
 import binascii
+import ipaddress
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network
 from typing import Annotated
 from urllib.parse import unquote
 
@@ -75,5 +77,34 @@ async def token_request(
     )
 
 
+def source_address(
+    peer: str, forwarded: list[str], trusted: list[IPv4Network | IPv6Network]
+) -> str:
+    """The address a request comes from: the peer, or, while the address in hand is one of
+    our trusted proxies, the hop it says it forwarded for (X-Forwarded-For, right to left).
+    A client can write anything to the left of what our proxy appends; none of it is read
+    past the first untrusted address."""
+    hops = [hop.strip() for value in forwarded for hop in value.split(",") if hop.strip()]
+    address = peer
+    while hops and _is_trusted(address, trusted):
+        hop = hops.pop()
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            break  # unreadable: the last proxy is as far as we can trust
+        address = hop
+    return address
+
+
+def _is_trusted(address: str, trusted: list[IPv4Network | IPv6Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)
+
+
 def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    peer = request.client.host if request.client else "unknown"
+    trusted = request.app.state.settings.trusted_proxies
+    return source_address(peer, request.headers.getlist("x-forwarded-for"), trusted)

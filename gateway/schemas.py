@@ -9,8 +9,9 @@ class TokenReply(BaseModel):
     expires_in: int = Field(description="Seconds until the token expires", examples=[900])
     refresh_token: str | None = Field(
         default=None,
-        description="Password and refresh grants: one use; trade it for the next access token "
-        "(grant_type=refresh_token) until 8 hours after sign-in",
+        description="Password and refresh grants only (a system asks again with its client "
+        "credentials): one use; trade it for the next access token (grant_type=refresh_token) "
+        "until 8 hours after sign-in",
     )
 
 

@@ -1,6 +1,7 @@
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import DATA_DIR, ExplicitEnvironment
@@ -52,10 +53,24 @@ class Settings(ExplicitEnvironment):
 
     cors_origins: list[str] = Field(default_factory=list)
 
-    # Brute force: failed sign-ins per username and per client address within the window.
-    max_failures_per_username: int = 5
-    max_failures_per_address: int = 20
-    failure_window_seconds: int = 900
+    # Sign-in throttles. Failed sign-ins count per (username or client id, address) and per
+    # address within the window, so a stranger guessing from one address spends only their own
+    # budget; the account-wide lockout is the directory's, for failures from many addresses.
+    max_failures_per_username: int = Field(
+        default=5, ge=1, description="Failures for one username or client from one address."
+    )
+    max_failures_per_address: int = Field(default=20, ge=1)
+    failure_window_seconds: int = Field(default=900, ge=1)
+    trusted_proxies: list[IPv4Network | IPv6Network] = Field(
+        default_factory=list,
+        description="CIDRs of our load balancers: only from these is X-Forwarded-For believed. "
+        "Default none: the direct peer is the address.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("GATEWAY_REDIS_URL", "REDIS_URL", "redis_url"),
+        description="Shares the counters across gateway replicas; unset: in this process only.",
+    )
 
     @model_validator(mode="after")
     def _routes_name_known_services(self) -> "Settings":

@@ -1,6 +1,10 @@
 """Signing in at the gateway. Credentials are checked by the directory over HTTP (internal
-endpoints only the gateway can call); failures are counted per username, client and address.
-Refusals are told in RFC 6749 terms, from one table."""
+endpoints only the gateway can call). Refusals are told in RFC 6749 terms, from one table.
+
+Failures are throttled per (username or client, address) and per address, never per username
+alone: a stranger guessing from one address must not lock the owner out of every other. The
+account-wide lockout is the directory's, for failures from many addresses (it is told each
+attempt's address)."""
 
 from typing import Any
 
@@ -8,7 +12,7 @@ import aiohttp
 
 from gateway.errors import OAuthError
 from gateway.keys import SigningKey
-from gateway.ratelimit import FailureLimiter
+from gateway.ratelimit import FailureCounter, FailureCounterDown
 from gateway.settings import Settings
 from gateway.tokens import InternalToken, access_token
 from services.common.errors import DomainError, FieldError
@@ -45,7 +49,7 @@ class Relayed(DomainError):
 
 
 class SignIn:
-    def __init__(self, settings: Settings, key: SigningKey, limiter: FailureLimiter) -> None:
+    def __init__(self, settings: Settings, key: SigningKey, limiter: FailureCounter) -> None:
         self.settings = settings
         self.key = key
         self.limiter = limiter
@@ -60,11 +64,11 @@ class SignIn:
     def _keys(self, who: str | None, address: str) -> list[tuple[str, int]]:
         keys = [(f"addr:{address}", self.settings.max_failures_per_address)]
         if who:
-            keys.insert(0, (who, self.settings.max_failures_per_username))
+            keys.insert(0, (f"{who}|addr:{address}", self.settings.max_failures_per_username))
         return keys
 
-    def _throttle(self, keys: list[tuple[str, int]]) -> None:
-        waits = [w for k, limit in keys if (w := self.limiter.retry_after(k, limit))]
+    async def _throttle(self, keys: list[tuple[str, int]]) -> None:
+        waits = [w for k, limit in keys if (w := await self.limiter.retry_after(k, limit))]
         if waits:
             wait = max(waits)
             raise OAuthError(
@@ -86,19 +90,23 @@ class SignIn:
         refusal_status: int = 400,
         challenge: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        """Ask the directory, throttled; refusals become OAuth errors, policy problems pass."""
+        """Ask the directory, throttled; refusals become OAuth errors, policy problems pass.
+        Unreachable shared counters stop sign-in (503) rather than let guessing go unthrottled."""
         keys = self._keys(who, address)
-        self._throttle(keys)
-        status, reply = await self._post(client, path, body)
+        try:
+            await self._throttle(keys)
+            status, reply = await self._post(client, path, body)
+            if status in (200, 204) and who:
+                await self.limiter.clear(keys[0][0])
+            reason = str(reply.get("reason", "invalid"))
+            if status == 401 and (reason in COUNTED or reason == "invalid_client"):
+                for key, _ in keys:
+                    await self.limiter.record_failure(key)
+        except FailureCounterDown:
+            raise OAuthError("temporarily_unavailable", UNAVAILABLE, 503) from None
         if status in (200, 204):
-            if who:
-                self.limiter.clear(who)
             return reply
         if status == 401:
-            reason = str(reply.get("reason", "invalid"))
-            if reason in COUNTED or reason == "invalid_client":
-                for key, _ in keys:
-                    self.limiter.record_failure(key)
             if reason == "invalid_client":
                 raise OAuthError("invalid_client", WRONG_CLIENT, 401, headers=challenge or {})
             detail = REFUSALS.get(reason, str(reply.get("detail", WRONG_PASSWORD)))
@@ -125,7 +133,9 @@ class SignIn:
         except (aiohttp.ClientError, TimeoutError, ValueError):
             raise OAuthError("temporarily_unavailable", UNAVAILABLE, 503) from None
 
-    def _token(self, identity: dict[str, Any]) -> dict[str, Any]:
+    def _token(self, identity: dict[str, Any], *, refresh: bool = True) -> dict[str, Any]:
+        """The token reply. A system signing in with client credentials gets no refresh token:
+        it asks again with its credentials (RFC 6749 4.4.3)."""
         lifetime = self.settings.access_token_seconds
         token = access_token(
             self.key,
@@ -135,7 +145,7 @@ class SignIn:
             identity=identity,
         )
         reply = {"access_token": token, "token_type": "bearer", "expires_in": lifetime}
-        if identity.get("refresh_token"):
+        if refresh and identity.get("refresh_token"):
             reply["refresh_token"] = identity["refresh_token"]
         return reply
 
@@ -151,7 +161,13 @@ class SignIn:
         identity = await self._ask(
             client,
             "/internal/credentials/verify",
-            {"grant": "password", "username": username, "password": password, "otp": otp},
+            {
+                "grant": "password",
+                "username": username,
+                "password": password,
+                "otp": otp,
+                "source": address,
+            },
             who=f"user:{username.lower()}",
             address=address,
         )
@@ -186,14 +202,18 @@ class SignIn:
             address=address,
             challenge={"WWW-Authenticate": 'Basic realm="cwshub"'} if basic else None,
         )
-        return self._token(identity)
+        return self._token(identity, refresh=False)
 
     async def for_person(
         self, client: aiohttp.ClientSession, path: str, body: dict[str, Any], *, address: str
     ) -> dict[str, Any]:
         """Self-service that proves who asks by password: password change, two-factor."""
         return await self._ask(
-            client, path, body, who=f"user:{str(body['username']).lower()}", address=address
+            client,
+            path,
+            {**body, "source": address},
+            who=f"user:{str(body['username']).lower()}",
+            address=address,
         )
 
     async def logout(self, client: aiohttp.ClientSession, *, refresh_token: str) -> None:

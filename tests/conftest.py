@@ -30,6 +30,7 @@ POSTGRES_URL = os.environ.get(
     "CWSHUB_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
 ISSUER, AUDIENCE = "cwshub", "cwshub-api"
+CLIENT_SECRET_KEY = "the tests' key for API client secrets, 32+ chars"
 
 
 def in_thread(fn: Callable[..., Any], *args: Any) -> Any:
@@ -103,7 +104,10 @@ def directory_db(databases: Databases) -> str:
 async def directory_app(directory_db: str, key_files: dict[str, Path]) -> AsyncIterator[FastAPI]:
     app = create_directory_app(
         DirectorySettings(
-            env="test", database_url=directory_db, public_key_file=key_files["public"]
+            env="test",
+            database_url=directory_db,
+            public_key_file=key_files["public"],
+            client_secret_key=CLIENT_SECRET_KEY,
         )
     )
     async with app.router.lifespan_context(app):

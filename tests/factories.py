@@ -5,8 +5,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.directory.credentials import hash_secret
+from services.directory.hashing import client_secret_hash, hash_secret
 from services.directory.models import Account, ApiClient
+from tests.conftest import CLIENT_SECRET_KEY
 
 
 async def make_account(session: AsyncSession, **overrides: Any) -> Account:
@@ -34,7 +35,7 @@ async def make_client(session: AsyncSession, **overrides: Any) -> ApiClient:
         "client_id": f"client-{uuid.uuid4().hex[:10]}",
         "name": "Test client",
         "kind": "county_system",
-        "secret_hash": hash_secret(secret),
+        "secret_hash": client_secret_hash(secret, CLIENT_SECRET_KEY.encode()),
         "county_fips": "06019",
         "roles": ["county_system"],
         "perms": ["mac"],

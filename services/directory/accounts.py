@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.auth import Principal
 from services.common.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from services.common.etag import etag, require_match
-from services.directory import audit, feeds, passwords
+from services.directory import audit, feeds, passwords, refresh
 from services.directory.counties import find_region
-from services.directory.credentials import hash_secret
+from services.directory.hashing import hash_password
 from services.directory.models import Account, County
 
 COUNTY_ROLES = frozenset({"county_user", "county_admin"})
@@ -130,7 +130,7 @@ async def create_account(
         region_id=region_id,
         roles=sorted(set(roles)),
         perms=sorted(set(perms)),
-        password_hash=hash_secret(one_time),
+        password_hash=await hash_password(one_time),
         must_change_password=True,
     )
     session.add(account)
@@ -174,6 +174,8 @@ async def update_account(
     if changes.get("active") is False:
         await feeds.revoke(session, account_sub=str(account.id))
     await session.flush()
+    if not account.active:
+        await refresh.revoke_all(session, account=account)
     action = "account.deactivated" if changes.get("active") is False else "account.updated"
     await audit.record(
         session,
@@ -190,10 +192,11 @@ async def reset_password(session: AsyncSession, *, principal: Principal, account
     """A one-time password for the account; its holder must choose a new one to sign in."""
     check_administers(principal, account)
     one_time = passwords.one_time_password()
-    account.password_hash = hash_secret(one_time)
+    account.password_hash = await hash_password(one_time)
     account.must_change_password = True
     await feeds.revoke(session, account_sub=str(account.id))
     await session.flush()
+    await refresh.revoke_all(session, account=account)
     await audit.record(
         session,
         actor=principal,

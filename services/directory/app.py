@@ -3,12 +3,14 @@ from fastapi import FastAPI
 from services.common import outbox
 from services.common.app import build_app
 from services.common.auth import TokenVerifier
+from services.directory import hashing
 from services.directory.api import routers
 from services.directory.settings import Settings
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    hashing.use_workers(settings.hash_workers)
     app = build_app(
         name="directory",
         title="cwshub directory",
@@ -23,4 +25,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.internal_verifier = TokenVerifier.from_settings(
         settings, audience=settings.internal_audience
     )
+    app.state.client_key = settings.client_key  # outside dev, no start without one
     return app

@@ -1,5 +1,5 @@
 """API clients the office manages: county systems, the help desk, internal services.
-A secret is shown once, when it is made; only its hash is kept."""
+A secret is shown once, when it is made; only its keyed hash is kept (see hashing)."""
 
 import secrets
 from typing import Any
@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.auth import Principal
 from services.common.errors import Conflict, FieldError, InvalidInput
 from services.directory import audit
-from services.directory.credentials import hash_secret
+from services.directory.hashing import client_secret_hash
 from services.directory.models import ApiClient, County
 
 # A client's role follows from its kind.
@@ -35,6 +35,7 @@ async def create_client(
     kind: str,
     county: str | None,
     perms: list[str],
+    key: bytes,
 ) -> tuple[ApiClient, str]:
     """A county system belongs to a county; the help desk files for any county it names."""
     if kind == "county_system" and not county:
@@ -58,7 +59,7 @@ async def create_client(
         county_fips=county,
         roles=[ROLE_OF_KIND[kind]],
         perms=sorted(set(perms)),
-        secret_hash=hash_secret(secret),
+        secret_hash=client_secret_hash(secret, key),
     )
     session.add(client)
     await session.flush()
@@ -73,10 +74,12 @@ async def create_client(
     return client, secret
 
 
-async def rotate_secret(session: AsyncSession, *, principal: Principal, client: ApiClient) -> str:
+async def rotate_secret(
+    session: AsyncSession, *, principal: Principal, client: ApiClient, key: bytes
+) -> str:
     """A new secret replaces the old one at once; tokens already issued run out in 15 minutes."""
     secret = new_secret()
-    client.secret_hash = hash_secret(secret)
+    client.secret_hash = client_secret_hash(secret, key)
     await session.flush()
     await audit.record(
         session,

@@ -5,22 +5,19 @@ checked against a dummy hash, so the reply never says whether the username exist
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import CursorResult, delete, distinct, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.errors import FieldError, InvalidInput, Unauthorized
-from services.directory import audit, passwords, refresh, twofactor
-from services.directory.models import Account, ApiClient
+from services.directory import audit, hashing, passwords, refresh, twofactor
+from services.directory.models import Account, ApiClient, SignInFailure
 
 TOOL_PERMISSIONS = ("mac", "ddr", "scr", "vpn", "sbc", "relocation", "reports", "linkages")
 
-hasher = PasswordHasher()
-_DUMMY_HASH = hasher.hash("not a real password; equalizes timing for unknown usernames")
+_DUMMY_HASH = hashing.hash_secret("not a real password; equalizes timing for unknown usernames")
 
 
 class CredentialsRejected(Unauthorized):
@@ -48,27 +45,21 @@ class Claims:
         return dict(self.__dict__)
 
 
-def hash_secret(secret: str) -> str:
-    return hasher.hash(secret)
-
-
-def _verify(hash_: str, secret: str) -> bool:
-    try:
-        return hasher.verify(hash_, secret)
-    except (VerificationError, InvalidHashError):
-        return False
-
-
 @dataclass(frozen=True)
 class Policy:
     """How sign-in is guarded; built from the directory's settings."""
 
     two_factor_roles: frozenset[str] = frozenset()
     lockout_threshold: int = 10
+    lockout_sources: int = 3
+    lockout_window: dt.timedelta = dt.timedelta(minutes=15)
     lockout: dt.timedelta = dt.timedelta(minutes=15)
     refresh_lifetime: dt.timedelta = dt.timedelta(hours=8)
+    client_key: bytes = b""  # the HMAC key of client secrets (settings.client_key)
 
 
+# Where a failure came from when the caller did not say (counts as one address).
+UNKNOWN_SOURCE = "unknown"
 # The actor of changes sign-in makes by itself (a lockout).
 SIGN_IN = Principal(sub="sign-in", kind="service", name="sign-in")
 
@@ -86,26 +77,57 @@ def claims_of(account: Account) -> Claims:
 
 
 async def _failed(
-    session: AsyncSession, account: Account, policy: Policy, now: dt.datetime
+    session: AsyncSession, account: Account, policy: Policy, now: dt.datetime, source: str
 ) -> None:
-    """Count a failure; at the threshold the account locks for a while (audited)."""
-    account.failed_logins += 1
-    if account.failed_logins >= policy.lockout_threshold:
-        account.failed_logins = 0
-        account.locked_until = now + policy.lockout
+    """Record a failure and where it came from. The account locks for a while (audited) only
+    when the recent failures reach the threshold AND come from several addresses: guessing
+    from one address is the gateway's to throttle, and must not lock the owner out of others."""
+    horizon = now - policy.lockout_window
+    session.add(SignInFailure(account_id=account.id, source=source[:64], failed_at=now))
+    await session.flush()
+    await session.execute(
+        delete(SignInFailure).where(
+            SignInFailure.account_id == account.id, SignInFailure.failed_at <= horizon
+        )
+    )
+    failures, sources = (
+        await session.execute(
+            select(func.count(), func.count(distinct(SignInFailure.source))).where(
+                SignInFailure.account_id == account.id, SignInFailure.failed_at > horizon
+            )
+        )
+    ).one()
+    if failures < policy.lockout_threshold or sources < policy.lockout_sources:
+        return
+    locked_until = now + policy.lockout
+    locked = await session.execute(
+        update(Account)
+        .where(
+            Account.id == account.id,
+            or_(Account.locked_until.is_(None), Account.locked_until <= now),
+        )
+        .values(locked_until=locked_until)
+    )
+    await session.execute(delete(SignInFailure).where(SignInFailure.account_id == account.id))
+    if cast(CursorResult[Any], locked).rowcount == 1:  # one audit even when guesses race
         await audit.record(
             session,
             actor=SIGN_IN,
             action="account.locked",
             resource_type="account",
             resource_id=str(account.id),
-            changes={"locked_until": {"before": None, "after": account.locked_until.isoformat()}},
+            changes={"locked_until": {"before": None, "after": locked_until.isoformat()}},
         )
-    await session.flush()
 
 
 async def _authenticate(
-    session: AsyncSession, *, username: str, password: str, otp: str | None, policy: Policy
+    session: AsyncSession,
+    *,
+    username: str,
+    password: str,
+    otp: str | None,
+    policy: Policy,
+    source: str | None,
 ) -> Account:
     """The account whose password (and, where enrolled, second factor) these are.
 
@@ -113,7 +135,9 @@ async def _authenticate(
     password, so the lock reveals nothing to a guesser."""
     now = dt.datetime.now(dt.UTC)
     account = await session.scalar(select(Account).where(Account.username == username))
-    password_ok = _verify(account.password_hash if account else _DUMMY_HASH, password)
+    password_ok = await hashing.verify_password(
+        account.password_hash if account else _DUMMY_HASH, password
+    )
     if account is None or not account.active:
         raise CredentialsRejected("invalid")
     if account.locked_until and account.locked_until > now:
@@ -125,7 +149,7 @@ async def _authenticate(
             )
         raise CredentialsRejected("invalid")
     if not password_ok:
-        await _failed(session, account, policy, now)
+        await _failed(session, account, policy, now, source or UNKNOWN_SOURCE)
         raise CredentialsRejected("invalid")
     if account.totp_secret:
         if not otp:
@@ -133,23 +157,33 @@ async def _authenticate(
                 "otp_required", "This account uses two-factor: send the current code as otp."
             )
         if not await twofactor.second_factor_ok(session, account=account, code=otp, now=now):
-            await _failed(session, account, policy, now)
+            await _failed(session, account, policy, now, source or UNKNOWN_SOURCE)
             raise CredentialsRejected("otp_invalid", "The one-time code is not valid.")
-    account.failed_logins, account.locked_until = 0, None
-    if hasher.check_needs_rehash(account.password_hash):
-        account.password_hash = hasher.hash(password)
+    await session.execute(delete(SignInFailure).where(SignInFailure.account_id == account.id))
+    if account.locked_until:
+        await session.execute(
+            update(Account).where(Account.id == account.id).values(locked_until=None)
+        )
+    if hashing.needs_rehash(account.password_hash):
+        account.password_hash = await hashing.hash_password(password)
     await session.flush()
     return account
 
 
 async def verify_password(
-    session: AsyncSession, *, username: str, password: str, otp: str | None, policy: Policy
+    session: AsyncSession,
+    *,
+    username: str,
+    password: str,
+    otp: str | None,
+    policy: Policy,
+    source: str | None = None,
 ) -> tuple[Claims, str]:
     """A person signs in: the claims for an access token, and a new refresh token family.
     After a reset the one-time password only serves to choose a new one; roles that must use
     two-factor must enroll first."""
     account = await _authenticate(
-        session, username=username, password=password, otp=otp, policy=policy
+        session, username=username, password=password, otp=otp, policy=policy, source=source
     )
     if account.must_change_password:
         raise CredentialsRejected(
@@ -177,23 +211,40 @@ async def refresh_session(
 
 
 async def enroll_two_factor(
-    session: AsyncSession, *, username: str, password: str, policy: Policy
+    session: AsyncSession,
+    *,
+    username: str,
+    password: str,
+    policy: Policy,
+    source: str | None = None,
 ) -> tuple[str, str, str]:
     """Start two-factor for oneself: the secret, its otpauth URI and a QR code (PNG data URI)."""
     account = await _authenticate(
-        session, username=username, password=password, otp=None, policy=policy
+        session, username=username, password=password, otp=None, policy=policy, source=source
     )
+    if account.must_change_password:
+        # A one-time password passed through other hands: its holder must not bind a device.
+        raise CredentialsRejected(
+            "password_change_required", "Change the one-time password before enrolling."
+        )
     secret, uri = await twofactor.enroll(session, account=account)
     return secret, uri, twofactor.qr_png(uri)
 
 
 async def confirm_two_factor(
-    session: AsyncSession, *, username: str, password: str, otp: str, policy: Policy
+    session: AsyncSession,
+    *,
+    username: str,
+    password: str,
+    otp: str,
+    policy: Policy,
+    source: str | None = None,
 ) -> list[str]:
     account = await _authenticate(
-        session, username=username, password=password, otp=None, policy=policy
+        session, username=username, password=password, otp=None, policy=policy, source=source
     )
     codes = await twofactor.confirm(session, account=account, code=otp)
+    await refresh.revoke_all(session, account=account)
     await audit.record(
         session,
         actor=claims_principal(account),
@@ -206,14 +257,21 @@ async def confirm_two_factor(
 
 
 async def disable_two_factor(
-    session: AsyncSession, *, username: str, password: str, otp: str, policy: Policy
+    session: AsyncSession,
+    *,
+    username: str,
+    password: str,
+    otp: str,
+    policy: Policy,
+    source: str | None = None,
 ) -> None:
     account = await _authenticate(
-        session, username=username, password=password, otp=otp, policy=policy
+        session, username=username, password=password, otp=otp, policy=policy, source=source
     )
     await twofactor.disable(
         session, account=account, required=bool(set(account.roles) & policy.two_factor_roles)
     )
+    await refresh.revoke_all(session, account=account)
     await audit.record(
         session,
         actor=claims_principal(account),
@@ -236,10 +294,11 @@ async def change_password(
     new_password: str,
     otp: str | None,
     policy: Policy,
+    source: str | None = None,
 ) -> None:
     """A person replaces their password (or the one-time password of a reset)."""
     account = await _authenticate(
-        session, username=username, password=password, otp=otp, policy=policy
+        session, username=username, password=password, otp=otp, policy=policy, source=source
     )
     passwords.check_policy(new_password, username=username)
     if new_password == password:
@@ -247,9 +306,10 @@ async def change_password(
             "Choose a password other than the current one.",
             errors=[FieldError("new_password", "must differ from the current password")],
         )
-    account.password_hash = hasher.hash(new_password)
+    account.password_hash = await hashing.hash_password(new_password)
     account.must_change_password = False
     await session.flush()
+    await refresh.revoke_all(session, account=account)
     await audit.record(
         session,
         actor=claims_principal(account),
@@ -260,10 +320,18 @@ async def change_password(
     )
 
 
-async def verify_client(session: AsyncSession, *, client_id: str, client_secret: str) -> Claims:
+async def verify_client(
+    session: AsyncSession, *, client_id: str, client_secret: str, policy: Policy
+) -> Claims:
     """A system signs in with its client id and secret (client credentials grant)."""
     client = await session.scalar(select(ApiClient).where(ApiClient.client_id == client_id))
-    secret_ok = _verify(client.secret_hash if client else _DUMMY_HASH, client_secret)
+    stored = client.secret_hash if client else hashing.client_secret_hash("", policy.client_key)
+    if hashing.is_keyed(stored):
+        secret_ok = hashing.client_secret_ok(stored, client_secret, policy.client_key)
+    elif secret_ok := await hashing.verify_password(stored, client_secret):
+        assert client is not None  # a secret from before keyed hashing: re-key it, once
+        client.secret_hash = hashing.client_secret_hash(client_secret, policy.client_key)
+        await session.flush()
     if client is None or not secret_ok or not client.active:
         raise CredentialsRejected("invalid_client")
     return Claims(

@@ -70,6 +70,16 @@ def sign_in_policy(request: Request) -> Policy:
     return Policy(
         two_factor_roles=settings.roles_needing_two_factor,
         lockout_threshold=settings.lockout_threshold,
+        lockout_sources=settings.lockout_sources,
+        lockout_window=dt.timedelta(minutes=settings.lockout_window_minutes),
         lockout=dt.timedelta(minutes=settings.lockout_minutes),
         refresh_lifetime=dt.timedelta(hours=settings.refresh_token_hours),
+        client_key=request.app.state.client_key,
     )
+
+
+def client_secret_key(request: Request) -> bytes:
+    return bytes(request.app.state.client_key)
+
+
+ClientKeyDep = Annotated[bytes, Depends(client_secret_key)]

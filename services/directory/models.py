@@ -4,7 +4,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Text, Uuid, func
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, Uuid, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from services.common.db import UtcDateTime, utc_now
@@ -208,6 +208,19 @@ class RefreshToken(DirectoryBase):
     used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class SignInFailure(DirectoryBase):
+    """A failed sign-in and the address it came from (as the gateway saw it): the lockout
+    counts distinct addresses, so one stranger cannot lock the owner out."""
+
+    __tablename__ = "sign_in_failure"
+    __table_args__ = (Index("ix_sign_in_failure_account_id_failed_at", "account_id", "failed_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(64))
+    failed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
 
 class Contact(DirectoryBase):

@@ -1,12 +1,14 @@
 """Refresh tokens: opaque, hashed at rest, one use each, within a family that lives a working
-day (8 hours) from the sign-in. A spent token presented again revokes its whole family."""
+day (8 hours) from the sign-in. A spent token presented again revokes its whole family, and so
+does a second use racing the first: spending is one conditional UPDATE, so only one can win."""
 
 import datetime as dt
 import hashlib
 import secrets
 import uuid
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.directory.models import Account, RefreshToken
@@ -38,12 +40,19 @@ async def issue(
     return token
 
 
-async def _revoke_family(session: AsyncSession, family_id: uuid.UUID, now: dt.datetime) -> None:
+async def _revoke(session: AsyncSession, *where: Any) -> None:
     await session.execute(
         update(RefreshToken)
-        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=now)
+        .where(*where, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=dt.datetime.now(dt.UTC))
     )
+    await session.flush()
+
+
+async def revoke_all(session: AsyncSession, *, account: Account) -> None:
+    """End every sign-in of the account: its password, second factor or standing changed, so
+    no session begun before may go on (reset, own change, two-factor on or off, deactivation)."""
+    await _revoke(session, RefreshToken.account_id == account.id)
 
 
 async def rotate(
@@ -57,11 +66,21 @@ async def rotate(
     )
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         return None
-    if row.used_at is not None:
-        await _revoke_family(session, row.family_id, now)
-        await session.flush()
+    spent = cast(
+        CursorResult[Any],
+        await session.execute(
+            update(RefreshToken)
+            .where(
+                RefreshToken.id == row.id,
+                RefreshToken.used_at.is_(None),
+                RefreshToken.revoked_at.is_(None),
+            )
+            .values(used_at=now)
+        ),
+    )
+    if spent.rowcount != 1:  # spent before, or a moment ago by a concurrent refresh
+        await _revoke(session, RefreshToken.family_id == row.family_id)
         return None
-    row.used_at = now
     account = await session.get(Account, row.account_id)
     if account is None or not account.active:
         return None
@@ -76,5 +95,4 @@ async def revoke(session: AsyncSession, *, token: str) -> None:
         select(RefreshToken).where(RefreshToken.token_hash == _digest(token))
     )
     if row is not None:
-        await _revoke_family(session, row.family_id, dt.datetime.now(dt.UTC))
-        await session.flush()
+        await _revoke(session, RefreshToken.family_id == row.family_id)

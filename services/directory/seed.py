@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.db import create_engine, create_sessionmaker
 from services.common.settings import one_line
-from services.directory.credentials import TOOL_PERMISSIONS, hash_secret
+from services.directory.credentials import TOOL_PERMISSIONS
+from services.directory.hashing import hash_secret
 from services.directory.models import Account, ApiClient
 from services.directory.seed_data import region_id
 from services.directory.settings import Settings

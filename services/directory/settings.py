@@ -16,9 +16,26 @@ class Settings(ServiceSettings):
     # Roles that must sign in with two-factor. Unset: none in dev (the demo logins), the
     # privileged ones everywhere else; prod may add roles, never drop those.
     two_factor_roles: list[str] | None = None
+    # The account lockout: this many failures within the window, from at least
+    # lockout_sources distinct addresses (one address is throttled at the gateway instead).
     lockout_threshold: int = Field(default=10, ge=1, description="failures before a lockout")
+    lockout_sources: int = Field(default=3, ge=1, description="distinct addresses among them")
+    lockout_window_minutes: int = Field(default=15, ge=1)
     lockout_minutes: int = Field(default=15, ge=1)
     refresh_token_hours: int = Field(default=8, ge=1, le=24)
+
+    # Hashing: Argon2 computations at once (worker threads), and the HMAC key of API client
+    # secrets (at least 32 characters; required outside dev, where a fixed one is used).
+    hash_workers: int = Field(default=2, ge=1, le=32)
+    client_secret_key: str | None = Field(default=None, min_length=32)
+
+    @property
+    def client_key(self) -> bytes:
+        if self.client_secret_key:
+            return self.client_secret_key.encode()
+        if self.env == "dev":
+            return b"cwshub dev only: the client secret key of make run"
+        raise ValueError("DIRECTORY_CLIENT_SECRET_KEY must be set outside dev")
 
     # Where the outbox relay POSTs events (CloudEvents JSON); none: events wait in the outbox.
     event_subscribers: list[str] = Field(default_factory=list)

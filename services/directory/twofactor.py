@@ -1,17 +1,18 @@
 """Two-factor sign-in with TOTP (RFC 6238, pyotp): enroll, confirm with a first code, disable
 with a code; ten single-use recovery codes stand in for a lost phone. A code is accepted once:
-a replayed one is refused."""
+a replayed one is refused, even when the replay races the first use."""
 
 import base64
 import datetime as dt
 import hashlib
 import io
 import secrets
+from typing import Any, cast
 
 import pyotp
 import qrcode
 from qrcode.image.pure import PyPNGImage
-from sqlalchemy import select
+from sqlalchemy import CursorResult, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.errors import Conflict, FieldError, InvalidInput
@@ -60,22 +61,37 @@ def _step_of(secret: str, code: str, now: dt.datetime) -> int | None:
     return None
 
 
+async def _spent(session: AsyncSession, statement: Any) -> bool:
+    """Run a conditional UPDATE that marks something used; True when this call won it. Two
+    sign-ins racing with one code both pass the check in Python; only one row update wins."""
+    result = cast(CursorResult[Any], await session.execute(statement))
+    return result.rowcount == 1
+
+
 async def confirm(
     session: AsyncSession, *, account: Account, code: str, now: dt.datetime | None = None
 ) -> list[str]:
     """The first code proves the device works: two-factor is on, and the recovery codes are
-    returned once."""
-    if not account.totp_pending_secret:
+    returned once (to one of two confirmations racing, the other is refused)."""
+    pending = account.totp_pending_secret
+    if not pending:
         raise Conflict("Start enrollment first.")
-    step = _step_of(account.totp_pending_secret, code, now or dt.datetime.now(dt.UTC))
+    step = _step_of(pending, code, now or dt.datetime.now(dt.UTC))
     if step is None:
         raise InvalidInput("The code does not match.", errors=[FieldError("otp", "wrong code")])
-    account.totp_secret, account.totp_pending_secret = account.totp_pending_secret, None
-    account.totp_last_step = step
-    for old in await session.scalars(
-        select(RecoveryCode).where(RecoveryCode.account_id == account.id)
-    ):
-        await session.delete(old)
+    turned_on = await _spent(
+        session,
+        update(Account)
+        .where(
+            Account.id == account.id,
+            Account.totp_pending_secret == pending,
+            Account.totp_secret.is_(None),
+        )
+        .values(totp_secret=pending, totp_pending_secret=None, totp_last_step=step),
+    )
+    if not turned_on:
+        raise Conflict("Two-factor was turned on meanwhile; its recovery codes were shown then.")
+    await session.execute(delete(RecoveryCode).where(RecoveryCode.account_id == account.id))
     codes = [_recovery_code() for _ in range(RECOVERY_CODES)]
     session.add_all(RecoveryCode(account_id=account.id, code_hash=_digest(c)) for c in codes)
     await session.flush()
@@ -90,21 +106,25 @@ async def second_factor_ok(
     now = now or dt.datetime.now(dt.UTC)
     step = _step_of(account.totp_secret, code, now)
     if step is not None:
-        if account.totp_last_step is not None and step <= account.totp_last_step:
-            return False
-        account.totp_last_step = step
-        return True
-    recovery = await session.scalar(
-        select(RecoveryCode).where(
+        return await _spent(
+            session,
+            update(Account)
+            .where(
+                Account.id == account.id,
+                or_(Account.totp_last_step.is_(None), Account.totp_last_step < step),
+            )
+            .values(totp_last_step=step),
+        )
+    return await _spent(
+        session,
+        update(RecoveryCode)
+        .where(
             RecoveryCode.account_id == account.id,
             RecoveryCode.code_hash == _digest(code),
             RecoveryCode.used_at.is_(None),
         )
+        .values(used_at=now),
     )
-    if recovery is None:
-        return False
-    recovery.used_at = now
-    return True
 
 
 async def disable(session: AsyncSession, *, account: Account, required: bool) -> None:

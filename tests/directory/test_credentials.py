@@ -1,11 +1,20 @@
 """POST /internal/credentials/verify: only the gateway may call it; it never says whether a
 username exists."""
 
+import asyncio
+import threading
+import uuid
+from typing import Literal
+
 import httpx
 import pyotp
 import pytest
+from argon2 import PasswordHasher
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.directory import hashing
+from services.directory.settings import Settings
 from tests.conftest import Mint, assert_problem, auth
 from tests.factories import make_account, make_client
 
@@ -180,3 +189,137 @@ class TestBadInput:
         )
         body = assert_problem(reply, 422)
         assert "username" in {e["field"].split(".")[-1] for e in body["errors"]}
+
+
+class RecordingHasher(PasswordHasher):
+    """Argon2 as it is, noting the thread of each call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: list[threading.Thread] = []
+
+    def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
+        self.threads.append(threading.current_thread())
+        return super().hash(password, salt=salt)
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+        self.threads.append(threading.current_thread())
+        return super().verify(hash, password)
+
+
+@pytest.fixture
+def argon2_calls(monkeypatch: pytest.MonkeyPatch) -> RecordingHasher:
+    recording = RecordingHasher()
+    monkeypatch.setattr(hashing, "hasher", recording)
+    return recording
+
+
+class TestHashing:
+    async def test_passwords_are_checked_off_the_event_loop(
+        self,
+        client: httpx.AsyncClient,
+        session: AsyncSession,
+        gateway_token: str,
+        argon2_calls: RecordingHasher,
+    ) -> None:
+        account = await make_account(session, password="a good password")
+        await session.commit()
+        argon2_calls.threads.clear()  # the factory's own hash
+        reply = await client.post(
+            URL,
+            json={"grant": "password", "username": account.username, "password": "a good password"},
+            headers=auth(gateway_token),
+        )
+        assert reply.status_code == 200, reply.text
+        assert argon2_calls.threads
+        for thread in argon2_calls.threads:
+            assert thread is not threading.current_thread()  # the loop's thread
+            assert thread.name.startswith("argon2")  # the bounded pool
+
+    async def test_a_client_secret_is_checked_with_its_keyed_hash_not_argon2(
+        self,
+        client: httpx.AsyncClient,
+        session: AsyncSession,
+        gateway_token: str,
+        argon2_calls: RecordingHasher,
+        mint: Mint,
+    ) -> None:
+        api_client = await make_client(session, secret="a long client secret")
+        await session.commit()
+        assert api_client.secret_hash.startswith("hmac-sha256$")
+        body = {"grant": "client_credentials", "client_id": api_client.client_id}
+        # Another route is served while the client signs in: nothing waits on the loop.
+        signed_in, county = await asyncio.gather(
+            client.post(
+                URL,
+                json={**body, "client_secret": "a long client secret"},
+                headers=auth(gateway_token),
+            ),
+            client.get("/api/v1/counties/06067", headers=auth(mint())),
+        )
+        assert signed_in.status_code == 200 and county.status_code == 200
+        wrong = await client.post(
+            URL, json={**body, "client_secret": "a wrong secret"}, headers=auth(gateway_token)
+        )
+        assert assert_problem(wrong, 401)["reason"] == "invalid_client"
+        assert argon2_calls.threads == []
+
+    async def test_an_argon2_client_secret_from_before_works_and_is_rekeyed(
+        self,
+        client: httpx.AsyncClient,
+        session: AsyncSession,
+        gateway_token: str,
+        argon2_calls: RecordingHasher,
+    ) -> None:
+        api_client = await make_client(
+            session, secret_hash=hashing.hash_secret("an older client secret")
+        )
+        await session.commit()
+        argon2_calls.threads.clear()
+        body = {
+            "grant": "client_credentials",
+            "client_id": api_client.client_id,
+            "client_secret": "an older client secret",
+        }
+        first = await client.post(URL, json=body, headers=auth(gateway_token))
+        assert first.status_code == 200, first.text
+        assert len(argon2_calls.threads) == 1
+        await session.refresh(api_client)
+        assert api_client.secret_hash.startswith("hmac-sha256$")
+        again = await client.post(URL, json=body, headers=auth(gateway_token))
+        assert again.status_code == 200 and len(argon2_calls.threads) == 1
+        wrong = await client.post(
+            URL, json={**body, "client_secret": "a guess"}, headers=auth(gateway_token)
+        )
+        assert assert_problem(wrong, 401)["reason"] == "invalid_client"
+
+    async def test_a_new_secret_from_the_office_signs_in(
+        self, client: httpx.AsyncClient, gateway_token: str, mint: Mint
+    ) -> None:
+        office = auth(mint(roles=["office_admin"]))
+        created = await client.post(
+            "/api/v1/api-clients",
+            json={"client_id": f"c-{uuid.uuid4().hex[:8]}", "name": "C", "kind": "helpdesk"},
+            headers=office,
+        )
+        assert created.status_code == 201, created.text
+        new = created.json()
+        reply = await client.post(
+            URL,
+            json={
+                "grant": "client_credentials",
+                "client_id": new["client"]["client_id"],
+                "client_secret": new["client_secret"],
+            },
+            headers=auth(gateway_token),
+        )
+        assert reply.status_code == 200, reply.text
+
+
+async def test_the_client_secret_key_is_required_outside_dev() -> None:
+    assert Settings(env="dev").client_key
+    prod = Settings(env="prod", database_url="sqlite+aiosqlite://")
+    with pytest.raises(ValueError, match="DIRECTORY_CLIENT_SECRET_KEY"):
+        _ = prod.client_key
+    with pytest.raises(ValidationError):
+        Settings(env="prod", database_url="sqlite+aiosqlite://", client_secret_key="short")

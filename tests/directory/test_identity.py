@@ -1,14 +1,16 @@
 """Lockout, two-factor policy and refresh tokens, in the directory."""
 
+import asyncio
 import datetime as dt
 import uuid
 
 import httpx
+import pyotp
 import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.directory.models import RefreshToken
+from services.directory.models import Account, RefreshToken
 from services.directory.settings import Settings
 from tests.conftest import Mint, assert_problem, auth
 from tests.factories import make_account
@@ -22,13 +24,16 @@ def gateway_token(mint: Mint) -> str:
 
 
 async def sign_in(
-    client: httpx.AsyncClient, token: str, username: str, password: str
+    client: httpx.AsyncClient, token: str, username: str, password: str, source: str = "a"
 ) -> httpx.Response:
     return await client.post(
         VERIFY,
         headers=auth(token),
-        json={"grant": "password", "username": username, "password": password},
+        json={"grant": "password", "username": username, "password": password, "source": source},
     )
+
+
+SOURCES = ("198.51.100.1", "198.51.100.2", "198.51.100.3")  # lockout_sources' default: 3
 
 
 def test_two_factor_roles_default_by_environment() -> None:
@@ -49,8 +54,9 @@ class TestLockout:
     ) -> None:
         account = await make_account(session, county_fips="06067", password="the right one!")
         await session.commit()
-        for _ in range(10):  # DIRECTORY_LOCKOUT_THRESHOLD's default
-            assert_problem(await sign_in(client, gateway_token, account.username, "wrong"), 401)
+        for i in range(10):  # DIRECTORY_LOCKOUT_THRESHOLD's default, from three addresses
+            wrong = await sign_in(client, gateway_token, account.username, "wrong", SOURCES[i % 3])
+            assert_problem(wrong, 401)
         locked = await sign_in(client, gateway_token, account.username, "the right one!")
         assert assert_problem(locked, 401)["reason"] == "locked"
         guess = await sign_in(client, gateway_token, account.username, "still wrong")
@@ -81,6 +87,28 @@ class TestLockout:
         assert unlocked.json()["locked_until"] is None
         assert (await sign_in(client, gateway_token, account.username, "the right one!")).is_success
 
+    async def test_a_stranger_at_one_address_cannot_lock_the_owner_out(
+        self, client: httpx.AsyncClient, session: AsyncSession, gateway_token: str
+    ) -> None:
+        account = await make_account(session, county_fips="06067", password="the right one!")
+        await session.commit()
+        for _ in range(25):
+            guess = await sign_in(client, gateway_token, account.username, "guess", "203.0.113.9")
+            assert assert_problem(guess, 401)["reason"] == "invalid"
+        owner = await sign_in(client, gateway_token, account.username, "the right one!", "b")
+        assert owner.status_code == 200, owner.text
+
+    async def test_failures_from_two_addresses_do_not_lock(
+        self, client: httpx.AsyncClient, session: AsyncSession, gateway_token: str
+    ) -> None:
+        """Below lockout_sources: the owner mistyping at home and at the office stays in."""
+        account = await make_account(session, county_fips="06067", password="the right one!")
+        await session.commit()
+        for i in range(12):
+            await sign_in(client, gateway_token, account.username, "wrong", SOURCES[i % 2])
+        owner = await sign_in(client, gateway_token, account.username, "the right one!")
+        assert owner.status_code == 200, owner.text
+
     async def test_the_lock_runs_out(
         self, client: httpx.AsyncClient, session: AsyncSession, gateway_token: str
     ) -> None:
@@ -99,8 +127,8 @@ class TestLockout:
         account = await make_account(session, county_fips="06067", password="the right one!")
         await session.commit()
         for _ in range(2):
-            for _ in range(9):
-                await sign_in(client, gateway_token, account.username, "wrong")
+            for i in range(9):
+                await sign_in(client, gateway_token, account.username, "wrong", SOURCES[i % 3])
             assert (
                 await sign_in(client, gateway_token, account.username, "the right one!")
             ).is_success
@@ -162,3 +190,218 @@ class TestRefresh:
                 json={"grant": "refresh_token", "refresh_token": candidate},
             )
             assert assert_problem(reply, 401)["reason"] == "invalid_refresh"
+
+
+async def refresh_with(client: httpx.AsyncClient, token: str, refresh_token: str) -> httpx.Response:
+    return await client.post(
+        VERIFY, headers=auth(token), json={"grant": "refresh_token", "refresh_token": refresh_token}
+    )
+
+
+async def signed_in(client: httpx.AsyncClient, token: str, account: Account, **extra: str) -> str:
+    """A refresh token of a new sign-in of the account (password "the right one!")."""
+    reply = await client.post(
+        VERIFY,
+        headers=auth(token),
+        json={
+            "grant": "password",
+            "username": account.username,
+            "password": "the right one!",
+            **extra,
+        },
+    )
+    assert reply.status_code == 200, reply.text
+    return str(reply.json()["refresh_token"])
+
+
+async def edit(client: httpx.AsyncClient, office: str, account: Account, **changes: object) -> None:
+    url = f"/api/v1/users/{account.id}"
+    etag = (await client.get(url, headers=auth(office))).headers["etag"]
+    reply = await client.patch(url, json=changes, headers={**auth(office), "If-Match": etag})
+    assert reply.status_code == 200, reply.text
+
+
+class TestEverySignInEndsWhenTheAccountChanges:
+    """A reset, the owner's own change, two-factor on or off, and deactivation each end every
+    refresh family of the account: two sign-ins here, both must stop refreshing."""
+
+    async def _assert_all_refused(
+        self, client: httpx.AsyncClient, gateway_token: str, tokens: list[str]
+    ) -> None:
+        for token in tokens:
+            reply = await refresh_with(client, gateway_token, token)
+            assert assert_problem(reply, 401)["reason"] == "invalid_refresh"
+
+    async def test_password_reset_by_an_administrator(
+        self, client: httpx.AsyncClient, session: AsyncSession, gateway_token: str, mint: Mint
+    ) -> None:
+        account = await make_account(session, password="the right one!")
+        await session.commit()
+        tokens = [await signed_in(client, gateway_token, account) for _ in range(2)]
+        office = mint(roles=["office_admin"])
+        reset = await client.post(
+            f"/api/v1/users/{account.id}/password-reset", headers=auth(office)
+        )
+        assert reset.status_code == 200, reset.text
+        await self._assert_all_refused(client, gateway_token, tokens)
+
+    async def test_own_password_change(
+        self, client: httpx.AsyncClient, session: AsyncSession, gateway_token: str
+    ) -> None:
+        account = await make_account(session, password="the right one!")
+        await session.commit()
+        tokens = [await signed_in(client, gateway_token, account) for _ in range(2)]
+        changed = await client.post(
+            "/internal/credentials/password",
+            headers=auth(gateway_token),
+            json={
+                "username": account.username,
+                "password": "the right one!",
+                "new_password": "another long passphrase",
+            },
+        )
+        assert changed.status_code == 204, changed.text
+        await self._assert_all_refused(client, gateway_token, tokens)
+
+    async def test_two_factor_turned_on(
+        self, client: httpx.AsyncClient, session: AsyncSession, gateway_token: str
+    ) -> None:
+        account = await make_account(session, password="the right one!")
+        await session.commit()
+        tokens = [await signed_in(client, gateway_token, account) for _ in range(2)]
+        proof = {"username": account.username, "password": "the right one!"}
+        enrolled = await client.post(
+            "/internal/two-factor/enrollment", headers=auth(gateway_token), json=proof
+        )
+        assert enrolled.status_code == 200, enrolled.text
+        code = pyotp.TOTP(enrolled.json()["secret"]).now()
+        confirmed = await client.post(
+            "/internal/two-factor/confirmation",
+            headers=auth(gateway_token),
+            json={**proof, "otp": code},
+        )
+        assert confirmed.status_code == 200, confirmed.text
+        await self._assert_all_refused(client, gateway_token, tokens)
+
+    async def test_two_factor_turned_off(
+        self, client: httpx.AsyncClient, session: AsyncSession, gateway_token: str
+    ) -> None:
+        secret = pyotp.random_base32()
+        account = await make_account(session, password="the right one!", totp_secret=secret)
+        await session.commit()
+        # The previous step's code still signs in (clock drift); the current one turns it off.
+        earlier = pyotp.TOTP(secret).at(dt.datetime.now(dt.UTC) - dt.timedelta(seconds=30))
+        tokens = [await signed_in(client, gateway_token, account, otp=earlier)]
+        disabled = await client.post(
+            "/internal/two-factor/disable",
+            headers=auth(gateway_token),
+            json={
+                "username": account.username,
+                "password": "the right one!",
+                "otp": pyotp.TOTP(secret).now(),
+            },
+        )
+        assert disabled.status_code == 204, disabled.text
+        await self._assert_all_refused(client, gateway_token, tokens)
+
+    async def test_deactivation_even_after_reactivation(
+        self, client: httpx.AsyncClient, session: AsyncSession, gateway_token: str, mint: Mint
+    ) -> None:
+        account = await make_account(session, password="the right one!")
+        await session.commit()
+        tokens = [await signed_in(client, gateway_token, account) for _ in range(2)]
+        office = mint(roles=["office_admin"])
+        await edit(client, office, account, active=False)
+        await edit(client, office, account, active=True)
+        await self._assert_all_refused(client, gateway_token, tokens)
+        assert await signed_in(client, gateway_token, account)  # a new sign-in works
+
+
+class TestConcurrentUse:
+    """Eight uses of one secret at once: exactly one wins."""
+
+    async def test_one_refresh_token_refreshes_once(
+        self, client: httpx.AsyncClient, session: AsyncSession, gateway_token: str
+    ) -> None:
+        account = await make_account(session, password="the right one!")
+        await session.commit()
+        token = await signed_in(client, gateway_token, account)
+        replies = await asyncio.gather(
+            *(refresh_with(client, gateway_token, token) for _ in range(8))
+        )
+        assert sorted(r.status_code for r in replies) == [200] + [401] * 7
+        # The second use revoked the family, the winner's successor included.
+        successor = next(r for r in replies if r.status_code == 200).json()["refresh_token"]
+        assert (await refresh_with(client, gateway_token, successor)).status_code == 401
+
+    async def test_one_totp_code_signs_in_once(
+        self, client: httpx.AsyncClient, session: AsyncSession, gateway_token: str
+    ) -> None:
+        secret = pyotp.random_base32()
+        account = await make_account(session, password="the right one!", totp_secret=secret)
+        await session.commit()
+        code = pyotp.TOTP(secret).now()
+        replies = await asyncio.gather(
+            *(
+                client.post(
+                    VERIFY,
+                    headers=auth(gateway_token),
+                    json={
+                        "grant": "password",
+                        "username": account.username,
+                        "password": "the right one!",
+                        "otp": code,
+                    },
+                )
+                for _ in range(8)
+            )
+        )
+        assert sorted(r.status_code for r in replies) == [200] + [401] * 7
+        refused = [r.json()["reason"] for r in replies if r.status_code == 401]
+        assert set(refused) == {"otp_invalid"}
+
+    async def test_one_enrollment_is_confirmed_once(
+        self, client: httpx.AsyncClient, session: AsyncSession, gateway_token: str
+    ) -> None:
+        account = await make_account(session, password="the right one!")
+        await session.commit()
+        proof = {"username": account.username, "password": "the right one!"}
+        enrolled = await client.post(
+            "/internal/two-factor/enrollment", headers=auth(gateway_token), json=proof
+        )
+        code = pyotp.TOTP(enrolled.json()["secret"]).now()
+        replies = await asyncio.gather(
+            *(
+                client.post(
+                    "/internal/two-factor/confirmation",
+                    headers=auth(gateway_token),
+                    json={**proof, "otp": code},
+                )
+                for _ in range(8)
+            )
+        )
+        assert sorted(r.status_code for r in replies) == [200] + [409] * 7
+        codes = next(r for r in replies if r.status_code == 200).json()["recovery_codes"]
+        # The recovery codes shown are the ones that work.
+        signed_in = await client.post(
+            VERIFY,
+            headers=auth(gateway_token),
+            json={"grant": "password", **proof, "otp": codes[0]},
+        )
+        assert signed_in.status_code == 200, signed_in.text
+
+
+class TestTwoFactorEnrollment:
+    async def test_needs_the_one_time_password_changed_first(
+        self, client: httpx.AsyncClient, session: AsyncSession, gateway_token: str
+    ) -> None:
+        account = await make_account(session, password="the right one!", must_change_password=True)
+        await session.commit()
+        reply = await client.post(
+            "/internal/two-factor/enrollment",
+            headers=auth(gateway_token),
+            json={"username": account.username, "password": "the right one!"},
+        )
+        assert assert_problem(reply, 401)["reason"] == "password_change_required"
+        await session.refresh(account)
+        assert account.totp_pending_secret is None

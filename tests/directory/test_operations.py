@@ -7,6 +7,7 @@ import pytest
 
 from services.directory.app import create_app
 from services.directory.settings import Settings
+from tests.conftest import CLIENT_SECRET_KEY
 
 pytestmark = pytest.mark.asyncio
 
@@ -17,6 +18,7 @@ async def test_readyz_is_503_when_the_database_does_not_answer(key_files: dict[s
             env="test",
             database_url="postgresql+asyncpg://postgres@127.0.0.1:1/nowhere",
             public_key_file=key_files["public"],
+            client_secret_key=CLIENT_SECRET_KEY,
         )
     )
     async with app.router.lifespan_context(app):

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from services.common.outbox import Relay, event
-from tests.conftest import BACKEND, Mint, auth
+from tests.conftest import BACKEND, CLIENT_SECRET_KEY, Mint, auth
 from tests.receiver import Receiver
 
 
@@ -153,6 +153,7 @@ async def test_the_relay_runs_in_the_service_lifespan(
             database_url=directory_db,
             public_key_file=key_files["public"],
             event_subscribers=[receiver.url],
+            client_secret_key=CLIENT_SECRET_KEY,
         )
     )
     async with app.router.lifespan_context(app):

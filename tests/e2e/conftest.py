@@ -17,7 +17,7 @@ from gateway.settings import Settings as GatewaySettings
 from services.common.db import create_engine, create_sessionmaker
 from services.common.serve import free_port, stop_all, wait_until_healthy
 from services.directory.seed import seed_demo
-from tests.conftest import Databases, in_thread, migrated
+from tests.conftest import CLIENT_SECRET_KEY, Databases, in_thread, migrated
 from tests.factories import make_account
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,6 +91,7 @@ def stack(
     directory_env = {
         "DIRECTORY_ENV": "test",
         "DIRECTORY_DATABASE_URL": directory_db,
+        "DIRECTORY_CLIENT_SECRET_KEY": CLIENT_SECRET_KEY,
         "DIRECTORY_JWKS_URL": urls["gateway"] + "/.well-known/jwks.json",
         # As in the demo, office and county admins sign in without two-factor here; SSCs
         # must use it, so its enforcement is seen end to end.

@@ -1,13 +1,21 @@
 """Signing in at the gateway and reading the directory through it, over real HTTP."""
 
 import base64
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
+from fastapi import FastAPI
 from jose import jwt
 
 from tests.conftest import assert_problem
 from tests.e2e.conftest import THROTTLED, Stack, token_for
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 class TestPasswordGrant:
@@ -22,6 +30,7 @@ class TestPasswordGrant:
         )
         assert reply.status_code == 200
         assert reply.headers["cache-control"] == "no-store"
+        assert reply.headers["pragma"] == "no-cache"
         body = reply.json()
         assert body["token_type"] == "bearer" and body["expires_in"] == 900
         claims = jwt.get_unverified_claims(body["access_token"])
@@ -94,6 +103,9 @@ class TestClientCredentials:
         )
         for reply in (form, basic):
             assert reply.status_code == 200, reply.text
+            # RFC 6749 4.4.3: a system asks again with its credentials, it gets no refresh token.
+            assert "refresh_token" not in reply.json()
+            assert reply.headers["cache-control"] == "no-store"
             claims = jwt.get_unverified_claims(reply.json()["access_token"])
             assert claims["kind"] == "client" and claims["perms"] == ["ddr"]
             assert claims["roles"] == ["helpdesk"] and claims["county"] is None
@@ -201,3 +213,106 @@ async def test_repeated_failures_from_one_address_answer_429(stack: Stack, key_f
                 },
             )
             assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) > 0
+
+
+@asynccontextmanager
+async def gateway_app(stack: Stack, key_files: dict, **settings: Any) -> AsyncIterator[FastAPI]:
+    """A gateway in this process, in front of the stack's directory, behind a proxy at
+    127.0.0.1 (the test client's address), so X-Forwarded-For names each caller."""
+    from gateway.app import create_app
+    from gateway.settings import Settings
+
+    app = create_app(
+        Settings(
+            env="test",
+            private_key_file=key_files["private"],
+            services={"directory": stack.directory},
+            routes={"counties": "directory"},
+            trusted_proxies=["127.0.0.0/8"],
+            **settings,
+        )
+    )
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+def behind_proxy(app: FastAPI) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 5000))
+    return httpx.AsyncClient(transport=transport, base_url="http://gw")
+
+
+def password_form(password: str) -> dict[str, str]:
+    return {"grant_type": "password", "username": "sacramento.worker", "password": password}
+
+
+async def test_a_stranger_at_one_address_does_not_lock_the_owner_out(
+    stack: Stack, key_files: dict
+) -> None:
+    async with (
+        gateway_app(stack, key_files, max_failures_per_username=3) as app,
+        behind_proxy(app) as client,
+    ):
+        stranger = {"X-Forwarded-For": "203.0.113.9"}
+        for _ in range(3):
+            reply = await client.post("/auth/token", data=password_form("x"), headers=stranger)
+            assert reply.status_code == 400
+        for forwarded in ("203.0.113.9", "198.51.100.7, 203.0.113.9"):  # a forged hop too
+            blocked = await client.post(
+                "/auth/token", data=password_form("x"), headers={"X-Forwarded-For": forwarded}
+            )
+            assert assert_problem(blocked, 429)["error"] == "temporarily_unavailable"
+        owner = await client.post(
+            "/auth/token",
+            data=password_form("cwshub-demo"),
+            headers={"X-Forwarded-For": "198.51.100.7"},
+        )
+        assert owner.status_code == 200, owner.text
+
+
+async def test_gateway_replicas_share_the_budget_in_redis(stack: Stack, key_files: dict) -> None:
+    from gateway.ratelimit import RedisFailureLimiter
+
+    prefix = f"cwshub-test:{uuid.uuid4().hex}:"
+    async with (
+        gateway_app(stack, key_files, max_failures_per_username=2) as one,
+        gateway_app(stack, key_files, max_failures_per_username=2) as two,
+    ):
+        for app in (one, two):  # this test's own keys on the real Redis
+            await app.state.signin.limiter.close()
+            app.state.signin.limiter = RedisFailureLimiter.from_url(
+                REDIS_URL, prefix=prefix, window_seconds=60
+            )
+        stranger = {"X-Forwarded-For": "203.0.113.10"}
+        try:
+            async with behind_proxy(one) as first, behind_proxy(two) as second:
+                for client in (first, second):
+                    reply = await client.post(
+                        "/auth/token", data=password_form("x"), headers=stranger
+                    )
+                    assert reply.status_code == 400
+                for client in (first, second):
+                    reply = await client.post(
+                        "/auth/token", data=password_form("x"), headers=stranger
+                    )
+                    assert reply.status_code == 429
+        finally:
+            redis = aioredis.Redis.from_url(REDIS_URL)
+            keys = [key async for key in redis.scan_iter(match=prefix + "*")]
+            if keys:
+                await redis.delete(*keys)
+            await redis.aclose()
+
+
+async def test_sign_in_stops_when_the_shared_counters_cannot_be_reached(
+    stack: Stack, key_files: dict
+) -> None:
+    """Unthrottled guessing is worse than a short outage: 503, and the directory is not asked."""
+    from gateway.ratelimit import RedisFailureLimiter
+
+    async with gateway_app(stack, key_files) as app, behind_proxy(app) as client:
+        await app.state.signin.limiter.close()
+        app.state.signin.limiter = RedisFailureLimiter.from_url(
+            "redis://127.0.0.1:1/0", window_seconds=60
+        )
+        reply = await client.post("/auth/token", data=password_form("cwshub-demo"))
+        assert assert_problem(reply, 503)["error"] == "temporarily_unavailable"

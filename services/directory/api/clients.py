@@ -7,7 +7,7 @@ from services.common.deps import PageDep, PrincipalDep, SessionDep, require_role
 from services.common.paging import Page, paginate
 from services.common.schemas import problem_responses
 from services.directory import clients
-from services.directory.deps import ApiClientDep
+from services.directory.deps import ApiClientDep, ClientKeyDep
 from services.directory.models import ApiClient
 from services.directory.schemas import (
     ApiClientCreate,
@@ -44,7 +44,11 @@ async def list_api_clients(session: SessionDep, page: PageDep) -> Page[ApiClient
     dependencies=[shown_once("client_secret")],
 )
 async def create_api_client(
-    session: SessionDep, principal: PrincipalDep, body: ApiClientCreate, response: Response
+    session: SessionDep,
+    principal: PrincipalDep,
+    body: ApiClientCreate,
+    response: Response,
+    key: ClientKeyDep,
 ) -> ApiClientCreated:
     client, secret = await clients.create_client(
         session,
@@ -54,6 +58,7 @@ async def create_api_client(
         kind=body.kind,
         county=body.county,
         perms=list(body.perms),
+        key=key,
     )
     response.headers["Location"] = f"/api/v1/api-clients/{client.id}"
     return ApiClientCreated(client=ApiClientRead.model_validate(client), client_secret=secret)
@@ -74,11 +79,10 @@ async def read_api_client(client: ApiClientDep) -> ApiClientRead:
     dependencies=[shown_once("client_secret")],
 )
 async def rotate_api_client_secret(
-    session: SessionDep, principal: PrincipalDep, client: ApiClientDep
+    session: SessionDep, principal: PrincipalDep, client: ApiClientDep, key: ClientKeyDep
 ) -> ClientSecret:
-    return ClientSecret(
-        client_secret=await clients.rotate_secret(session, principal=principal, client=client)
-    )
+    secret = await clients.rotate_secret(session, principal=principal, client=client, key=key)
+    return ClientSecret(client_secret=secret)
 
 
 @router.delete(

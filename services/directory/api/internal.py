@@ -58,6 +58,7 @@ async def verify_credentials(
                 password=body.password,
                 otp=body.otp,
                 policy=policy,
+                source=body.source,
             )
             return SignedIn(**claims.as_dict(), refresh_token=token)
         if isinstance(body, RefreshCredentials):
@@ -66,7 +67,7 @@ async def verify_credentials(
             )
             return SignedIn(**claims.as_dict(), refresh_token=token)
         claims = await credentials.verify_client(
-            session, client_id=body.client_id, client_secret=body.client_secret
+            session, client_id=body.client_id, client_secret=body.client_secret, policy=policy
         )
         return SignedIn(**claims.as_dict())
 
@@ -86,6 +87,7 @@ async def change_password(
             new_password=body.new_password,
             otp=body.otp,
             policy=policy,
+            source=body.source,
         ),
     )
     return refused if isinstance(refused, Response) else Response(status_code=204)
@@ -101,7 +103,11 @@ async def enroll_two_factor(
 ) -> TwoFactorEnrollment | JSONResponse:
     async def start() -> TwoFactorEnrollment:
         secret, uri, png = await credentials.enroll_two_factor(
-            session, username=body.username, password=body.password, policy=policy
+            session,
+            username=body.username,
+            password=body.password,
+            policy=policy,
+            source=body.source,
         )
         return TwoFactorEnrollment(secret=secret, otpauth_uri=uri, qr_png=png)
 
@@ -118,7 +124,12 @@ async def confirm_two_factor(
 ) -> RecoveryCodes | JSONResponse:
     async def finish() -> RecoveryCodes:
         codes = await credentials.confirm_two_factor(
-            session, username=body.username, password=body.password, otp=body.otp, policy=policy
+            session,
+            username=body.username,
+            password=body.password,
+            otp=body.otp,
+            policy=policy,
+            source=body.source,
         )
         return RecoveryCodes(recovery_codes=codes)
 
@@ -132,7 +143,12 @@ async def disable_two_factor(
     refused = await answered(
         request,
         credentials.disable_two_factor(
-            session, username=body.username, password=body.password, otp=body.otp, policy=policy
+            session,
+            username=body.username,
+            password=body.password,
+            otp=body.otp,
+            policy=policy,
+            source=body.source,
         ),
     )
     return refused if isinstance(refused, Response) else Response(status_code=204)

@@ -12,6 +12,9 @@ class PasswordCredentials(BaseModel):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=1024)
     otp: str | None = Field(default=None, max_length=16)
+    source: str | None = Field(
+        default=None, max_length=64, description="The address the attempt came from"
+    )
 
 
 class ClientCredentials(BaseModel):
@@ -41,6 +44,9 @@ class PasswordChange(BaseModel):
     password: str = Field(min_length=1, max_length=1024)
     new_password: str = Field(min_length=1, max_length=1024)
     otp: str | None = Field(default=None, max_length=16)
+    source: str | None = Field(
+        default=None, max_length=64, description="The address the attempt came from"
+    )
 
 
 class RefreshCredentials(BaseModel):
@@ -61,6 +67,9 @@ class PasswordProof(BaseModel):
 
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=1024)
+    source: str | None = Field(
+        default=None, max_length=64, description="The address the attempt came from"
+    )
 
 
 class PasswordAndCode(PasswordProof):
