@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.directory.models import Account, RefreshToken
 from services.directory.settings import Settings
-from tests.conftest import Mint, assert_problem, auth
+from tests.conftest import CLIENT_SECRET_KEY, Mint, assert_problem, auth
 from tests.factories import make_account
 
 VERIFY = "/internal/credentials/verify"
@@ -38,14 +38,15 @@ SOURCES = ("198.51.100.1", "198.51.100.2", "198.51.100.3")  # lockout_sources' d
 
 def test_two_factor_roles_default_by_environment() -> None:
     assert Settings(env="dev").roles_needing_two_factor == frozenset()
-    assert Settings(env="prod", database_url="sqlite+aiosqlite://").roles_needing_two_factor == {
+    deployed = {"database_url": "sqlite+aiosqlite://", "client_secret_key": CLIENT_SECRET_KEY}
+    assert Settings(env="prod", **deployed).roles_needing_two_factor == {
         "ssc",
         "office_admin",
         "county_admin",
     }
-    assert Settings(
-        env="test", database_url="sqlite+aiosqlite://", two_factor_roles=["ssc"]
-    ).roles_needing_two_factor == {"ssc"}
+    assert Settings(env="test", two_factor_roles=["ssc"], **deployed).roles_needing_two_factor == {
+        "ssc"
+    }
 
 
 class TestLockout:
