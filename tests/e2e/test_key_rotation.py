@@ -14,7 +14,7 @@ from jose import jwt
 from gateway.keys import SigningKey, generate_private_pem, load_signing_key
 from gateway.tokens import access_token
 from services.common.serve import free_port, stop_all, wait_until_healthy
-from tests.conftest import AUDIENCE, ISSUER
+from tests.conftest import AUDIENCE, CLIENT_SECRET_KEY, ISSUER
 from tests.e2e.conftest import Stack, start, token_for
 
 COUNTY = "/api/v1/counties/06067"
@@ -78,6 +78,7 @@ def rotation(  # the stack only for its seeded directory database
         ["-m", "services.common.serve", "directory", "--port", str(directory_port)],
         {
             "DIRECTORY_ENV": "test",
+            "DIRECTORY_CLIENT_SECRET_KEY": CLIENT_SECRET_KEY,
             "DIRECTORY_DATABASE_URL": directory_db,
             "DIRECTORY_JWKS_URL": gateway.url + "/.well-known/jwks.json",
             # Refresh before every verification, so the test need not wait for the schedule.

@@ -8,6 +8,7 @@ import sys
 
 import httpx
 
+from tests.conftest import CLIENT_SECRET_KEY
 from tests.e2e.conftest import ROOT, Stack
 
 
@@ -83,6 +84,7 @@ class TestStartupErrors:
             "0",
             env={
                 "DIRECTORY_ENV": "test",
+                "DIRECTORY_CLIENT_SECRET_KEY": CLIENT_SECRET_KEY,
                 "DIRECTORY_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:1/none",
             },
         )
@@ -112,6 +114,7 @@ class TestStartupErrors:
             env={
                 **os.environ,
                 "DIRECTORY_ENV": "test",
+                "DIRECTORY_CLIENT_SECRET_KEY": CLIENT_SECRET_KEY,
                 "DIRECTORY_DATABASE_URL": "postgresql+asyncpg://nobody:pw@127.0.0.1:1/x",
             },
         )
