@@ -1,10 +1,35 @@
 """Contract pieces every service shares: the problem body and its OpenAPI responses."""
 
-from typing import Any, ClassVar, Self
+import re
+from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from services.common.errors import PROBLEM_MEDIA_TYPE
+
+_NUMBER = re.compile(r"\s*[-+]?[0-9.eE+-]+\s*")
+
+
+def _not_a_number(value: Any) -> Any:
+    """Pydantic reads a number as Unix time (`from=0.5` was 1970): the contract says ISO 8601."""
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError(
+            "must be an ISO 8601 date-time with offset, like 2026-12-01T09:00:00-08:00"
+        )
+    return value
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
 
 
 class FieldProblem(BaseModel):
@@ -70,6 +95,24 @@ class Patch(BaseModel):
             if getattr(self, field) is None:
                 raise ValueError(f"{field} cannot be null")
         return self
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """Say in the schema what the validator above enforces: at least one field; null only
+        where `nullable` allows it; a field left out is unchanged (no default)."""
+        schema = handler(core_schema)
+        target = handler.resolve_ref_schema(schema)
+        target["minProperties"] = 1
+        for name, prop in target.get("properties", {}).items():
+            prop.pop("default", None)
+            options = prop.get("anyOf", [])
+            if name not in cls.nullable and {"type": "null"} in options:
+                kept = [o for o in options if o != {"type": "null"}]
+                del prop["anyOf"]
+                prop.update(kept[0] if len(kept) == 1 else {"anyOf": kept})
+        return schema
 
     def changes(self) -> dict[str, Any]:
         return self.model_dump(exclude_unset=True)

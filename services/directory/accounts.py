@@ -142,9 +142,9 @@ async def update_account(
     roles = set(changes.get("roles", account.roles))
     perms_changed = set(changes.get("perms", account.perms)) ^ set(account.perms)
     check_grants(principal, roles=roles, perms_changed=perms_changed)
+    require_match(if_match, etag(account.version))
     if changes.get("active") is False and str(account.id) == principal.sub:
         raise Conflict("You cannot deactivate your own account; ask another administrator.")
-    require_match(if_match, etag(account.version))
     if "roles" in changes:
         await _check_placement(
             session,

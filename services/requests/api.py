@@ -4,13 +4,12 @@ import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from pydantic import AwareDatetime
 from sqlalchemy import or_, select
 
 from services.common.deps import PageDep, PrincipalDep, SessionDep
 from services.common.etag import etag, matches
 from services.common.paging import Page, paginate
-from services.common.schemas import problem_responses
+from services.common.schemas import Instant, problem_responses
 from services.requests import comments, filing, lifecycle, votes
 from services.requests.access import get_request, scoped_to
 from services.requests.deps import DirectoryDep, NowDep, RequestDep, TokenDep
@@ -104,8 +103,8 @@ async def list_requests(
     county: Annotated[str | None, Query(pattern=r"^06\d{3}$")] = None,
     submitter: Annotated[str | None, Query(max_length=64)] = None,
     assignee: Annotated[str | None, Query(max_length=64)] = None,
-    created_from: AwareDatetime | None = None,
-    created_to: AwareDatetime | None = None,
+    created_from: Instant | None = None,
+    created_to: Instant | None = None,
     q: Annotated[str | None, Query(max_length=64)] = None,
     sort: Literal["created", "-created", "updated", "-updated"] = "-created",
 ) -> Page[RequestRead]:

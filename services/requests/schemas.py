@@ -5,7 +5,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from services.common.schemas import Patch
 
@@ -41,7 +41,7 @@ class RelocationDetails(_Strict):
     to_location: Short
     ports_to_activate: list[Port] = Field(default_factory=list, max_length=48)
     ports_to_deactivate: list[Port] = Field(default_factory=list, max_length=48)
-    new_equipment: bool = Field(default=False, description="true is refused: file a MAC")
+    new_equipment: StrictBool = Field(default=False, description="true is refused: file a MAC")
 
 
 class DdrDetails(_Strict):
@@ -184,7 +184,7 @@ class HistoryRead(BaseModel):
 
 class CommentCreate(_Strict):
     body: Text
-    internal: bool = Field(default=False, description="Visible only to office staff")
+    internal: StrictBool = Field(default=False, description="Visible only to office staff")
 
 
 class CommentRead(BaseModel):

@@ -74,7 +74,18 @@ def as_csv(principal: Principal, rows: list[Contact]) -> Response:
     description="Filters: `county`, `region` (id or code), `designation`, `q` (name, e-mail, "
     "title). With `Accept: text/csv` the office gets every match as CSV, unpaged.",
     response_model=Page[ContactRead],
-    responses={200: {"content": {CSV: {}}}, **problem_responses(401, 403, 422)},
+    responses={
+        200: {
+            "content": {
+                CSV: {
+                    "schema": {"type": "string"},
+                    "example": "name,title,county,email,phone\r\n"
+                    "Pat Lee,SPOC,06067,pat.lee@example.org,916-555-0100\r\n",
+                }
+            }
+        },
+        **problem_responses(401, 403, 422),
+    },
 )
 async def list_contacts(
     session: SessionDep,

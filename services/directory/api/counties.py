@@ -4,14 +4,13 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response
-from pydantic import AwareDatetime
 from sqlalchemy import select
 
 from services.common.deps import PageDep, PrincipalDep, SessionDep, require_role
 from services.common.errors import NotFound
 from services.common.etag import etag, matches
 from services.common.paging import Page, paginate
-from services.common.schemas import problem_responses
+from services.common.schemas import Instant, problem_responses
 from services.directory import audit, contacts, counties
 from services.directory.deps import CountyDep
 from services.directory.models import AuditEvent, Committee, County, Region
@@ -156,8 +155,8 @@ async def list_audit_events(
     resource_id: Annotated[str | None, Query(max_length=64)] = None,
     actor: Annotated[str | None, Query(max_length=64)] = None,
     action: Annotated[str | None, Query(max_length=32)] = None,
-    since: Annotated[AwareDatetime | None, Query(description="ISO 8601 with offset")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="ISO 8601 with offset")] = None,
+    since: Annotated[Instant | None, Query(description="ISO 8601 with offset")] = None,
+    until: Annotated[Instant | None, Query(description="ISO 8601 with offset")] = None,
 ) -> Page[AuditEventRead]:
     stmt = audit.search(
         resource_type=resource_type,

@@ -4,9 +4,9 @@ import datetime as dt
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from services.common.schemas import Patch
+from services.common.schemas import Instant, Patch
 from services.directory.schemas.counties import Fips
 
 Calendar = Literal["events", "maintenance"]
@@ -43,8 +43,8 @@ class CalendarEntryFields(BaseModel):
     title: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=8000)
     committee_id: uuid.UUID | None = None
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: Instant
+    ends_at: Instant
     timezone: str = Field(default="America/Los_Angeles", max_length=64)
     rrule: str | None = Field(default=None, max_length=256, examples=["FREQ=MONTHLY;BYDAY=+2WE"])
     location: str | None = Field(default=None, max_length=256)
@@ -71,8 +71,8 @@ class CalendarEntryUpdate(Patch):
     title: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=8000)
     committee_id: uuid.UUID | None = None
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
     timezone: str | None = Field(default=None, max_length=64)
     rrule: str | None = Field(default=None, max_length=256)
     location: str | None = Field(default=None, max_length=256)
@@ -126,10 +126,10 @@ class Agenda(BaseModel):
 class OccurrenceChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    original_starts_at: AwareDatetime
-    cancelled: bool = False
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
+    original_starts_at: Instant
+    cancelled: StrictBool = False
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
 
 
 class FeedToken(BaseModel):
