@@ -7,7 +7,7 @@ SERVICES := directory requests
 export CWSHUB_TEST_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-sqlite test-postgres lint format migrate seed bench clean
+.PHONY: help install run test test-sqlite test-postgres lint format migrate seed bench contract clean
 
 help:  ## show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ lint: install  ## ruff format --check, ruff check, mypy
 format: install  ## apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+contract: install  ## schemathesis on the merged OpenAPI (throwaway stack), then the TypeScript client
+	$(PY) tools/contract.py
 
 bench: seed  ## gateway vs direct ratio; filing and listing requests, SQLite and PostgreSQL
 	$(PY) -m tools.bench
