@@ -159,6 +159,13 @@ FORMAT_EXAMPLES = {
 
 # Values for fields named like these, where the field itself names no example.
 NAME_EXAMPLES = {
+    "grant_type": "password",
+    "username": "sacramento.worker",
+    "password": "correct horse battery staple",
+    "display_name": "Pat Lee",
+    "access_token": "eyJhbGciOiJSUzI1NiIsImtpZCI6ImdhdGV3YXktMSJ9.eyJzdWIiOiIuLi4ifQ.c2ln",
+    "refresh_token": "Zq3x0bWQ4M2Y3NmI0YjFkZTk4ZmE0",
+    "secret": "Zq3x0bWQ4M2Y3NmI0YjFkZTk4ZmE0NjE3ZWM0",
     "email": "pat.lee@example.org",
     "phone": "916-555-0100",
     "url": "https://example.org/agenda.pdf",
@@ -186,7 +193,7 @@ def example_of(
         if key in schema:
             return schema[key][0] if key == "examples" else schema[key]
     for key in ("const", "default"):
-        if key in schema and schema[key] is not None:
+        if key in schema:
             return schema[key]
     if "enum" in schema:
         return schema["enum"][0]
@@ -200,8 +207,12 @@ def example_of(
     if kind == "object" or "properties" in schema:
         if depth > 6:
             return {}
+        required = schema.get("required", [])
         return {
-            key: example_of(prop, schemas, depth + 1, key)
+            # An optional field that may be null and names no example is left null.
+            key: None
+            if key not in required and _null_without_example(prop, key)
+            else example_of(prop, schemas, depth + 1, key)
             for key, prop in schema.get("properties", {}).items()
         }
     if kind == "array":
@@ -216,6 +227,16 @@ def example_of(
     if kind == "string":
         return _string_example(schema, name)
     return None
+
+
+def _null_without_example(prop: dict[str, Any], name: str) -> bool:
+    options = prop.get("anyOf", [])
+    named = any(name.endswith(key) for key in NAME_EXAMPLES)
+    return (
+        {"type": "null"} in options
+        and not named
+        and not any("examples" in o for o in [prop, *options])
+    )
 
 
 def _add_examples(spec: dict[str, Any]) -> None:

@@ -25,7 +25,9 @@ class MacDetails(_Strict):
     prerequisites: broadband provider, county-supported VPN client and firewall."""
 
     category: Literal["switch_port", "equipment", "move", "change", "vpn"]
-    location: Short = Field(description="Site and room where the work happens")
+    location: Short = Field(
+        description="Site and room where the work happens", examples=["Sacramento, room 214"]
+    )
     broadband_provider: Short | None = Field(default=None, description="Required for vpn")
     vpn_client: Short | None = Field(default=None, description="Required for vpn")
     firewall: Short | None = Field(default=None, description="Required for vpn")
@@ -82,8 +84,10 @@ class SbcDetails(_Strict):
 
 class _Create(_Strict):
     county: Fips = Field(description="The county the request is for")
-    title: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=8000)
+    title: str = Field(min_length=1, max_length=200, examples=["Move a printer to room 214"])
+    description: str = Field(
+        default="", max_length=8000, examples=["The printer moves with the intake unit."]
+    )
 
 
 class MacCreate(_Create):
