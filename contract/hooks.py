@@ -44,9 +44,8 @@ def _fix(values: Any) -> None:
     for name, known in KNOWN.items():
         if isinstance(values.get(name), str) and not _exists(name, values[name]):
             values[name] = known
-    for name in ("affected_counties",):
-        if isinstance(values.get(name), list):
-            values[name] = [KNOWN["county"]] if values[name] else []
+    if isinstance(values.get("affected_counties"), list) and values["affected_counties"]:
+        values["affected_counties"] = [KNOWN["county"]]
 
 
 @schemathesis.hook
