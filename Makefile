@@ -9,7 +9,7 @@ export CWSHUB_TEST_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/
 DEV_ENV := GATEWAY_ENV=dev DIRECTORY_ENV=dev REQUESTS_ENV=dev
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-sqlite test-postgres lint format migrate seed bench clean
+.PHONY: help install run test test-sqlite test-postgres lint format migrate seed bench contract clean
 
 help:  ## show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ lint: install  ## ruff format --check, ruff check, mypy
 format: install  ## apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+contract: install  ## schemathesis on the merged OpenAPI (throwaway stack), then the TypeScript client
+	$(PY) tools/contract.py
 
 bench: seed  ## gateway vs direct ratio; filing and listing requests, SQLite and PostgreSQL
 	$(DEV_ENV) $(PY) -m tools.bench

@@ -3,6 +3,7 @@ problem+json error handler, and /healthz, /readyz. Metrics are not served here, 
 port: services.common.serve serves them on a port of their own (--metrics-port)."""
 
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -28,6 +29,7 @@ from services.common.errors import (
 )
 from services.common.logging import configure_logging, current_request_id
 from services.common.middleware import BodyLimit, Idempotency, Metrics, Observability
+from services.common.openapi import METHODS, tidy
 
 error_log = logging.getLogger("cwshub.error")
 
@@ -84,6 +86,19 @@ def _tag_message(error: dict[str, Any]) -> str:
     return f"must be one of {expected}" if expected else "required"
 
 
+def allowed_methods(request: Request, fallback: str) -> str:
+    """Every method the path answers, as the OpenAPI lists them. Starlette's 405 names only
+    those of the first route that matched, though GET and POST of one path are two routes."""
+    templates = sorted(
+        request.app.openapi().get("paths", {}).items(), key=lambda t: t[0].count("{")
+    )
+    for template, item in templates:
+        if re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", template), request.url.path):
+            methods = {method.upper() for method in item if method in METHODS}
+            return ", ".join(sorted(methods | ({"HEAD"} if "GET" in methods else set())))
+    return fallback
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def domain_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, DomainError)
@@ -129,7 +144,11 @@ def install_error_handlers(app: FastAPI) -> None:
             instance=request.url.path,
             request_id=current_request_id(),
         )
-        return problem_response(exc.status_code, body, getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            allow = allowed_methods(request, (headers or {}).get("Allow", ""))
+            headers = {**(headers or {}), "Allow": allow}
+        return problem_response(exc.status_code, body, headers)
 
     async def stale_row(request: Request, exc: Exception) -> Response:
         """Another request changed the row between our read and our write: lost updates are
@@ -244,6 +263,13 @@ def build_app(
         **docs,  # type: ignore[arg-type]
     )
     app.state.settings = settings
+
+    def document() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            tidy(FastAPI.openapi(app))
+        return app.openapi_schema or {}
+
+    app.openapi = document  # type: ignore[method-assign]
     app.state.metrics = Metrics(name)
     if verify_tokens:
         app.state.verifier = TokenVerifier.from_settings(settings)

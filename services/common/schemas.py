@@ -2,12 +2,14 @@
 types of what clients send (Instant)."""
 
 import datetime as dt
+import re
 from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     GetJsonSchemaHandler,
@@ -84,6 +86,24 @@ class Patch(BaseModel):
                 raise ValueError(f"{field} cannot be null")
         return self
 
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """Say in the schema what the validator above enforces: at least one field; null only
+        where `nullable` allows it; a field left out is unchanged (no default)."""
+        schema = handler(core_schema)
+        target = handler.resolve_ref_schema(schema)
+        target["minProperties"] = 1
+        for name, prop in target.get("properties", {}).items():
+            prop.pop("default", None)
+            options = prop.get("anyOf", [])
+            if name not in cls.nullable and {"type": "null"} in options:
+                kept = [o for o in options if o != {"type": "null"}]
+                del prop["anyOf"]
+                prop.update(kept[0] if len(kept) == 1 else {"anyOf": kept})
+        return schema
+
     def changes(self) -> dict[str, Any]:
         return self.model_dump(exclude_unset=True)
 
@@ -108,7 +128,22 @@ class _Years:
         return json_schema
 
 
-# A moment a client names (filters, calendar times): with its UTC offset, and in the years 1900
-# to 2999. Every year 1 to 9999 parses, but near either end the UTC equivalent, or a range
-# computed from it, falls off Python's calendar: that was a 500 and a traceback per request.
-Instant = Annotated[AwareDatetime, AfterValidator(_on_the_calendar), _Years()]
+_NUMBER = re.compile(r"\s*[-+]?[0-9.eE+-]+\s*")
+
+
+def _not_a_number(value: Any) -> Any:
+    """Pydantic reads a number as Unix time (`from=0.5` was 1970): the contract says ISO 8601."""
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError(
+            "must be an ISO 8601 date-time with offset, like 2026-12-01T09:00:00-08:00"
+        )
+    return value
+
+
+# A moment a client names (filters, calendar times): ISO 8601 with its UTC offset, never a
+# number read as Unix time, and in the years 1900 to 2999. Every year 1 to 9999 parses, but near
+# either end the UTC equivalent, or a range computed from it, falls off Python's calendar: that
+# was a 500 and a traceback per request.
+Instant = Annotated[
+    AwareDatetime, BeforeValidator(_not_a_number), AfterValidator(_on_the_calendar), _Years()
+]

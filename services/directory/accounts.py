@@ -158,9 +158,9 @@ async def update_account(
     check_administers(principal, account)
     roles = set(changes.get("roles", account.roles))
     check_grants(principal, roles=roles, perms=set(changes.get("perms", account.perms)))
+    require_match(if_match, etag(account.version))
     if changes.get("active") is False and str(account.id) == principal.sub:
         raise Conflict("You cannot deactivate your own account; ask another administrator.")
-    require_match(if_match, etag(account.version))
     if "roles" in changes:
         await _check_placement(
             session,

@@ -5,7 +5,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from services.common.schemas import Patch
 
@@ -25,7 +25,9 @@ class MacDetails(_Strict):
     prerequisites: broadband provider, county-supported VPN client and firewall."""
 
     category: Literal["switch_port", "equipment", "move", "change", "vpn"]
-    location: Short = Field(description="Site and room where the work happens")
+    location: Short = Field(
+        description="Site and room where the work happens", examples=["Sacramento, room 214"]
+    )
     broadband_provider: Short | None = Field(default=None, description="Required for vpn")
     vpn_client: Short | None = Field(default=None, description="Required for vpn")
     firewall: Short | None = Field(default=None, description="Required for vpn")
@@ -41,7 +43,7 @@ class RelocationDetails(_Strict):
     to_location: Short
     ports_to_activate: list[Port] = Field(default_factory=list, max_length=48)
     ports_to_deactivate: list[Port] = Field(default_factory=list, max_length=48)
-    new_equipment: bool = Field(default=False, description="true is refused: file a MAC")
+    new_equipment: StrictBool = Field(default=False, description="true is refused: file a MAC")
 
 
 class DdrDetails(_Strict):
@@ -82,8 +84,10 @@ class SbcDetails(_Strict):
 
 class _Create(_Strict):
     county: Fips = Field(description="The county the request is for")
-    title: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=8000)
+    title: str = Field(min_length=1, max_length=200, examples=["Move a printer to room 214"])
+    description: str = Field(
+        default="", max_length=8000, examples=["The printer moves with the intake unit."]
+    )
 
 
 class MacCreate(_Create):
@@ -188,7 +192,7 @@ class HistoryRead(BaseModel):
 
 class CommentCreate(_Strict):
     body: Text
-    internal: bool = Field(default=False, description="Visible only to office staff")
+    internal: StrictBool = Field(default=False, description="Visible only to office staff")
 
 
 class CommentRead(BaseModel):

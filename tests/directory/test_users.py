@@ -298,6 +298,11 @@ class TestUpdateUser:
             headers={**auth(token), "If-Match": etag},
         )
         assert_problem(reply, 409)
+        # The precondition comes first: without If-Match it is 428, whatever the change.
+        reply = await client.patch(
+            f"/api/v1/users/{me.id}", json={"active": False}, headers=auth(token)
+        )
+        assert_problem(reply, 428)
 
 
 async def act(

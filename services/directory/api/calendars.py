@@ -35,6 +35,14 @@ from services.directory.schemas import (
 
 router = APIRouter(prefix="/api/v1")
 ICS = "text/calendar; charset=utf-8"
+FEED = {
+    "text/calendar": {
+        "schema": {"type": "string"},
+        "example": "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//CWS/CMS office//cwshub//EN\r\n"
+        "BEGIN:VEVENT\r\nSUMMARY:Bay Area user group\r\n"
+        "DTSTART:20261209T100000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+    }
+}
 From = Annotated[Instant | None, Query(alias="from", description="Default: now")]
 To = Annotated[Instant | None, Query(alias="to", description="Default: 90 days after from")]
 
@@ -125,7 +133,7 @@ async def read_committee(session: SessionDep, committee_id: uuid.UUID) -> Commit
     summary="The event calendar as iCalendar (public)",
     tags=["calendars"],
     response_class=Response,
-    responses={200: {"content": {"text/calendar": {}}}, **problem_responses(422)},
+    responses={200: {"content": FEED}, **problem_responses(422)},
 )
 async def read_events_feed(session: SessionDep, start: From = None, end: To = None) -> Response:
     start, end = calendars.time_range(start, end)
@@ -140,7 +148,7 @@ async def read_events_feed(session: SessionDep, start: From = None, end: To = No
     "POST /api/v1/calendars/maintenance/feed-token.",
     tags=["calendars"],
     response_class=Response,
-    responses={200: {"content": {"text/calendar": {}}}, **problem_responses(401, 422)},
+    responses={200: {"content": FEED}, **problem_responses(401, 422)},
 )
 async def read_maintenance_feed(
     session: SessionDep,

@@ -74,7 +74,18 @@ def as_csv(principal: Principal, rows: list[Contact]) -> Response:
     "the help desk and the services read every county's people; a county system reads its own "
     "county's and the office's. Personal phones: people of the office and of the same county.",
     response_model=Page[ContactRead],
-    responses={200: {"content": {CSV: {}}}, **problem_responses(401, 403, 422)},
+    responses={
+        200: {
+            "content": {
+                CSV: {
+                    "schema": {"type": "string"},
+                    "example": "name,title,county,email,phone\r\n"
+                    "Pat Lee,SPOC,06067,pat.lee@example.org,916-555-0100\r\n",
+                }
+            }
+        },
+        **problem_responses(401, 403, 422),
+    },
 )
 async def list_contacts(
     session: SessionDep,

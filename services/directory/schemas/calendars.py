@@ -5,7 +5,7 @@ import re
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from services.common.schemas import Instant, Patch
 from services.directory.schemas.counties import Fips
@@ -139,7 +139,7 @@ class OccurrenceChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     original_starts_at: Instant
-    cancelled: bool = False
+    cancelled: StrictBool = False
     starts_at: Instant | None = None
     ends_at: Instant | None = None
 

@@ -4,7 +4,7 @@ import datetime as dt
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from services.common.schemas import Patch
 from services.directory.schemas.calendars import CommitteeRead
@@ -97,7 +97,7 @@ class DesignationCreate(BaseModel):
     kind: DesignationKind
     region: str | None = Field(default=None, description="ssc, regional_chair: id or code")
     committee_id: uuid.UUID | None = Field(default=None, description="committee_member")
-    is_chair: bool = False
+    is_chair: StrictBool = False
     counties: list[Fips] | None = Field(default=None, description="ssc: overrides the region")
     director_letter_on: dt.date | None = Field(default=None, description="state_admin: required")
 

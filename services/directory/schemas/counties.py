@@ -4,7 +4,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from services.common.schemas import Patch
 
@@ -49,9 +49,9 @@ class CountyUpdate(Patch):
 
     region: str | None = Field(default=None, description="Region id or code", examples=["bay_area"])
     cws_configuration: CwsConfiguration | None = None
-    concurrent_lan: bool | None = None
-    sbc_in_use: bool | None = None
-    vpn_in_use: bool | None = None
+    concurrent_lan: StrictBool | None = None
+    sbc_in_use: StrictBool | None = None
+    vpn_in_use: StrictBool | None = None
     address: str | None = Field(default=None, max_length=256)
     phone: Phone | None = None
     notes: str | None = Field(default=None, max_length=4000)

@@ -4,7 +4,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from services.common.schemas import Patch
 from services.directory.schemas.counties import Fips
@@ -74,7 +74,7 @@ class UserUpdate(Patch):
     email: Email | None = None
     roles: list[UserRole] | None = Field(default=None, min_length=1)
     perms: list[ToolPermission] | None = None
-    active: bool | None = None
+    active: StrictBool | None = None
 
 
 class UserCreated(BaseModel):
