@@ -86,6 +86,7 @@ def _environments(folder: Path, urls: dict[str, str]) -> dict[str, dict[str, str
             "DIRECTORY_DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'directory.db'}",
             "DIRECTORY_JWKS_URL": jwks,
             "DIRECTORY_TWO_FACTOR_ROLES": "[]",
+            "DIRECTORY_CLIENT_SECRET_KEY": secrets.token_urlsafe(32),
         },
         "requests": {
             "REQUESTS_ENV": "test",
