@@ -32,7 +32,8 @@ from gateway.keys import generate_private_pem  # noqa: E402
 from services.common import migrations  # noqa: E402
 from services.common.db import create_engine, create_sessionmaker  # noqa: E402
 from services.common.serve import free_port, stop_all, wait_until_healthy  # noqa: E402
-from services.directory.credentials import TOOL_PERMISSIONS, hash_secret  # noqa: E402
+from services.directory.credentials import TOOL_PERMISSIONS  # noqa: E402
+from services.directory.hashing import hash_secret  # noqa: E402
 from services.directory.models import Account  # noqa: E402
 
 SERVICES = ("gateway", "directory", "requests")
