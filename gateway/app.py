@@ -85,7 +85,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         "Idempotency-Key",
                         "X-Request-ID",
                     ],
-                    "expose_headers": ["ETag", "Location", "Retry-After", "X-Request-ID"],
+                    # What a browser client must read: versions, where a thing was made, when
+                    # to retry, whether a POST was a replay and which secrets it withheld.
+                    "expose_headers": [
+                        "ETag",
+                        "Location",
+                        "Retry-After",
+                        "X-Request-ID",
+                        "Idempotent-Replayed",
+                        "Secrets-Withheld",
+                    ],
                     "max_age": 600,
                 },
             ),

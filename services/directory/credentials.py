@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.errors import FieldError, InvalidInput, Unauthorized
-from services.directory import audit, hashing, passwords, refresh, twofactor
+from services.directory import audit, feeds, hashing, passwords, refresh, twofactor
 from services.directory.models import Account, ApiClient, SignInFailure
 
 TOOL_PERMISSIONS = ("mac", "ddr", "scr", "vpn", "sbc", "relocation", "reports", "linkages")
@@ -309,7 +309,9 @@ async def change_password(
     account.password_hash = await hashing.hash_password(new_password)
     account.must_change_password = False
     await session.flush()
+    # A new password ends what the old one opened: refresh families and the feed URL.
     await refresh.revoke_all(session, account=account)
+    await feeds.revoke(session, account_sub=str(account.id))
     await audit.record(
         session,
         actor=claims_principal(account),

@@ -310,7 +310,7 @@ class TestOfficeEditsCalendars:
 
 class TestFeedTokenLifeCycle:
     """A feed URL is a secret of a person's account: it dies with the account, with a password
-    reset, and when its owner revokes it."""
+    reset or change, and when its owner revokes it."""
 
     async def _feed(self, client: httpx.AsyncClient, token: str) -> str:
         reply = await client.post(FEED_TOKEN, headers=auth(token))
@@ -346,6 +346,24 @@ class TestFeedTokenLifeCycle:
             f"/api/v1/users/{account.id}/password-reset", headers=auth(office)
         )
         assert reset.status_code == 200
+        assert_problem(await client.get(url), 401)
+
+    async def test_it_dies_when_its_owner_changes_the_password(
+        self, client: httpx.AsyncClient, session: AsyncSession, mint: Mint
+    ) -> None:
+        account = await person(session)
+        url = await self._feed(client, mint(sub=str(account.id)))
+        gateway = mint(sub="gateway", kind="client", roles=["service"], audience="cwshub-internal")
+        changed = await client.post(
+            "/internal/credentials/password",
+            headers=auth(gateway),
+            json={
+                "username": account.username,
+                "password": "correct horse battery",
+                "new_password": "a passphrase only I know",
+            },
+        )
+        assert changed.status_code == 204, changed.text
         assert_problem(await client.get(url), 401)
 
     async def test_it_dies_with_the_account(

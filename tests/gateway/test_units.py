@@ -2,6 +2,7 @@
 the real Redis), the source address, and the OpenAPI merge."""
 
 import ipaddress
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 
@@ -28,7 +29,7 @@ class Clock:
         return self.now
 
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_URL = os.environ.get("CWSHUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 @pytest.fixture
