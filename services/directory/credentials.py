@@ -244,15 +244,7 @@ async def confirm_two_factor(
         session, username=username, password=password, otp=None, policy=policy, source=source
     )
     codes = await twofactor.confirm(session, account=account, code=otp)
-    await refresh.revoke_all(session, account=account)
-    await audit.record(
-        session,
-        actor=claims_principal(account),
-        action="account.two_factor_enabled",
-        resource_type="account",
-        resource_id=str(account.id),
-        changes=audit.secret_changed("totp_secret"),
-    )
+    await _secret_changed(session, account, "totp_secret", action="account.two_factor_enabled")
     return codes
 
 
@@ -271,19 +263,27 @@ async def disable_two_factor(
     await twofactor.disable(
         session, account=account, required=bool(set(account.roles) & policy.two_factor_roles)
     )
-    await refresh.revoke_all(session, account=account)
-    await audit.record(
-        session,
-        actor=claims_principal(account),
-        action="account.two_factor_disabled",
-        resource_type="account",
-        resource_id=str(account.id),
-        changes=audit.secret_changed("totp_secret"),
-    )
+    await _secret_changed(session, account, "totp_secret", action="account.two_factor_disabled")
 
 
 def claims_principal(account: Account) -> Principal:
     return Principal(sub=str(account.id), kind="user", name=account.username)
+
+
+async def _secret_changed(
+    session: AsyncSession, account: Account, secret: str, *, action: str
+) -> None:
+    """The owner changed a secret of their own: every refresh family the old one opened ends,
+    and the change is audited (that it happened, never the secret)."""
+    await refresh.revoke_all(session, account=account)
+    await audit.record(
+        session,
+        actor=claims_principal(account),
+        action=action,
+        resource_type="account",
+        resource_id=str(account.id),
+        changes=audit.secret_changed(secret),
+    )
 
 
 async def change_password(
@@ -309,17 +309,9 @@ async def change_password(
     account.password_hash = await hashing.hash_password(new_password)
     account.must_change_password = False
     await session.flush()
-    # A new password ends what the old one opened: refresh families and the feed URL.
-    await refresh.revoke_all(session, account=account)
+    # A new password ends what the old one opened: the feed URL too, not only refresh families.
     await feeds.revoke(session, account_sub=str(account.id))
-    await audit.record(
-        session,
-        actor=claims_principal(account),
-        action="account.password_changed",
-        resource_type="account",
-        resource_id=str(account.id),
-        changes=audit.secret_changed("password"),
-    )
+    await _secret_changed(session, account, "password", action="account.password_changed")
 
 
 async def verify_client(

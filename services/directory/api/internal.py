@@ -4,7 +4,7 @@ A refused credential is answered, not raised: the failure count (and any lockout
 must be committed with the request."""
 
 from collections.abc import Awaitable
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
@@ -41,6 +41,18 @@ async def answered(request: Request, call: Awaitable[T]) -> T | JSONResponse:
         return domain_problem(refused, instance=request.url.path)
 
 
+def proof(
+    body: PasswordCredentials | PasswordChange | PasswordProof, policy: Policy
+) -> dict[str, Any]:
+    """Who signs, with what password, from where, under which policy: every check by password."""
+    return {
+        "username": body.username,
+        "password": body.password,
+        "policy": policy,
+        "source": body.source,
+    }
+
+
 @router.post(
     "/credentials/verify", response_model=SignedIn, dependencies=[shown_once("refresh_token")]
 )
@@ -53,12 +65,7 @@ async def verify_credentials(
     async def check() -> SignedIn:
         if isinstance(body, PasswordCredentials):
             claims, token = await credentials.verify_password(
-                session,
-                username=body.username,
-                password=body.password,
-                otp=body.otp,
-                policy=policy,
-                source=body.source,
+                session, otp=body.otp, **proof(body, policy)
             )
             return SignedIn(**claims.as_dict(), refresh_token=token)
         if isinstance(body, RefreshCredentials):
@@ -81,13 +88,7 @@ async def change_password(
     refused = await answered(
         request,
         credentials.change_password(
-            session,
-            username=body.username,
-            password=body.password,
-            new_password=body.new_password,
-            otp=body.otp,
-            policy=policy,
-            source=body.source,
+            session, new_password=body.new_password, otp=body.otp, **proof(body, policy)
         ),
     )
     return refused if isinstance(refused, Response) else Response(status_code=204)
@@ -102,13 +103,7 @@ async def enroll_two_factor(
     request: Request, session: SessionDep, policy: PolicyDep, body: PasswordProof
 ) -> TwoFactorEnrollment | JSONResponse:
     async def start() -> TwoFactorEnrollment:
-        secret, uri, png = await credentials.enroll_two_factor(
-            session,
-            username=body.username,
-            password=body.password,
-            policy=policy,
-            source=body.source,
-        )
+        secret, uri, png = await credentials.enroll_two_factor(session, **proof(body, policy))
         return TwoFactorEnrollment(secret=secret, otpauth_uri=uri, qr_png=png)
 
     return await answered(request, start())
@@ -123,14 +118,7 @@ async def confirm_two_factor(
     request: Request, session: SessionDep, policy: PolicyDep, body: PasswordAndCode
 ) -> RecoveryCodes | JSONResponse:
     async def finish() -> RecoveryCodes:
-        codes = await credentials.confirm_two_factor(
-            session,
-            username=body.username,
-            password=body.password,
-            otp=body.otp,
-            policy=policy,
-            source=body.source,
-        )
+        codes = await credentials.confirm_two_factor(session, otp=body.otp, **proof(body, policy))
         return RecoveryCodes(recovery_codes=codes)
 
     return await answered(request, finish())
@@ -142,14 +130,7 @@ async def disable_two_factor(
 ) -> Response:
     refused = await answered(
         request,
-        credentials.disable_two_factor(
-            session,
-            username=body.username,
-            password=body.password,
-            otp=body.otp,
-            policy=policy,
-            source=body.source,
-        ),
+        credentials.disable_two_factor(session, otp=body.otp, **proof(body, policy)),
     )
     return refused if isinstance(refused, Response) else Response(status_code=204)
 
