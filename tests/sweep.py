@@ -14,6 +14,8 @@ from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
+from tests.conftest import assert_problem
+
 # Fails every typed parameter: an int, a date, a UUID, a pattern, a choice, and (over 1024
 # characters) every length limit a string has.
 BAD = "not-valid-" * 110
@@ -69,11 +71,13 @@ def bad_query(route: APIRoute, keep: dict[str, str] | None = None) -> dict[str, 
     return {name: (keep or {}).get(name, BAD) for name in query_params(route)}
 
 
+# Times that parse as written but fall past year 9999, or before year 1, once in UTC.
+OFF_THE_CALENDAR = ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"]
+
 # Extremes by the OpenAPI type of a parameter: the edges of what the type can hold.
 EXTREMES: dict[str, list[str]] = {
     "date-time": [
-        "9999-12-31T23:59:59-14:00",
-        "0001-01-01T00:00:00+14:00",
+        *OFF_THE_CALENDAR,
         "9999-12-31T23:59:59.999999Z",
         "0001-01-01T00:00:00Z",
     ],
@@ -178,3 +182,11 @@ async def _crash(
     if reply.status_code >= 500 or (reply.status_code >= 400 and not problem):
         return [f"{extreme}: {reply.status_code}"]
     return []
+
+
+async def assert_refused_naming(
+    client: httpx.AsyncClient, path: str, name: str, value: str, headers: dict[str, str]
+) -> None:
+    """GET `path` with the query parameter `name` set to `value`: a 422 problem naming it alone."""
+    reply = await client.get(path, params={name: value}, headers=headers)
+    assert [e["field"] for e in assert_problem(reply, 422)["errors"]] == [name]
