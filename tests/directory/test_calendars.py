@@ -14,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.directory import recurrence
 from services.directory.models import Account, CalendarEntry
 from tests.conftest import Mint, assert_problem, auth
+from tests.directory.conftest import change_password
 from tests.factories import make_account
+from tests.sweep import OFF_THE_CALENDAR, assert_refused_naming
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
 FROM = "2026-11-24T00:00:00+00:00"
@@ -349,19 +351,16 @@ class TestFeedTokenLifeCycle:
         assert_problem(await client.get(url), 401)
 
     async def test_it_dies_when_its_owner_changes_the_password(
-        self, client: httpx.AsyncClient, session: AsyncSession, mint: Mint
+        self, client: httpx.AsyncClient, session: AsyncSession, mint: Mint, gateway_token: str
     ) -> None:
         account = await person(session)
         url = await self._feed(client, mint(sub=str(account.id)))
-        gateway = mint(sub="gateway", kind="client", roles=["service"], audience="cwshub-internal")
-        changed = await client.post(
-            "/internal/credentials/password",
-            headers=auth(gateway),
-            json={
-                "username": account.username,
-                "password": "correct horse battery",
-                "new_password": "a passphrase only I know",
-            },
+        changed = await change_password(
+            client,
+            gateway_token,
+            account.username,
+            "correct horse battery",
+            "a passphrase only I know",
         )
         assert changed.status_code == 204, changed.text
         assert_problem(await client.get(url), 401)
@@ -495,11 +494,9 @@ class TestHostileEntries:
                     assert reply.json()["items"] == []
 
     async def test_years_no_client_sends_are_refused(self, client: httpx.AsyncClient) -> None:
-        for start in ("9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"):
+        for start in OFF_THE_CALENDAR:
             for path in ("/api/v1/calendars/events", "/api/v1/calendars/events.ics"):
-                reply = await client.get(path, params={"from": start})
-                body = assert_problem(reply, 422)
-                assert [e["field"] for e in body["errors"]] == ["from"]
+                await assert_refused_naming(client, path, "from", start, {})
 
 
 class TestOneBadRowDoesNotBreakAFeed:

@@ -16,15 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.directory import hashing
 from services.directory.settings import Settings
 from tests.conftest import Mint, assert_problem, auth
+from tests.directory.conftest import client_sign_in, sign_in
 from tests.factories import make_account, make_client
 
 pytestmark = pytest.mark.asyncio
 URL = "/internal/credentials/verify"
-
-
-@pytest.fixture
-def gateway_token(mint: Mint) -> str:
-    return mint(sub="gateway", kind="client", roles=["service"], audience="cwshub-internal")
 
 
 class TestWhoMayCall:
@@ -48,11 +44,7 @@ class TestPassword:
     ) -> None:
         account = await make_account(session, password="a good password", perms=["mac", "ddr"])
         await session.commit()
-        reply = await client.post(
-            URL,
-            json={"grant": "password", "username": account.username, "password": "a good password"},
-            headers=auth(gateway_token),
-        )
+        reply = await sign_in(client, gateway_token, account.username, "a good password")
         assert reply.status_code == 200, reply.text
         signed_in = reply.json()
         assert len(signed_in.pop("refresh_token")) >= 40
@@ -71,16 +63,8 @@ class TestPassword:
     ) -> None:
         account = await make_account(session, password="a good password")
         await session.commit()
-        wrong = await client.post(
-            URL,
-            json={"grant": "password", "username": account.username, "password": "nope"},
-            headers=auth(gateway_token),
-        )
-        unknown = await client.post(
-            URL,
-            json={"grant": "password", "username": "no.such.person", "password": "nope"},
-            headers=auth(gateway_token),
-        )
+        wrong = await sign_in(client, gateway_token, account.username, "nope")
+        unknown = await sign_in(client, gateway_token, "no.such.person", "nope")
         for reply in (wrong, unknown):
             body = assert_problem(reply, 401)
             assert body["reason"] == "invalid"
@@ -91,11 +75,7 @@ class TestPassword:
     ) -> None:
         account = await make_account(session, password="a good password", active=False)
         await session.commit()
-        reply = await client.post(
-            URL,
-            json={"grant": "password", "username": account.username, "password": "a good password"},
-            headers=auth(gateway_token),
-        )
+        reply = await sign_in(client, gateway_token, account.username, "a good password")
         assert assert_problem(reply, 401)["reason"] == "invalid"
 
     async def test_two_factor_needs_a_current_code(
@@ -106,17 +86,13 @@ class TestPassword:
             session, password="a good password", totp_secret=secret, roles=["county_admin"]
         )
         await session.commit()
-        body = {"grant": "password", "username": account.username, "password": "a good password"}
-        missing = await client.post(URL, json=body, headers=auth(gateway_token))
+        proof = (account.username, "a good password")
+        missing = await sign_in(client, gateway_token, *proof)
         assert assert_problem(missing, 401)["reason"] == "otp_required"
         wrong_code = "000000" if pyotp.TOTP(secret).now() != "000000" else "111111"
-        wrong = await client.post(
-            URL, json={**body, "otp": wrong_code}, headers=auth(gateway_token)
-        )
+        wrong = await sign_in(client, gateway_token, *proof, otp=wrong_code)
         assert assert_problem(wrong, 401)["reason"] == "otp_invalid"
-        right = await client.post(
-            URL, json={**body, "otp": pyotp.TOTP(secret).now()}, headers=auth(gateway_token)
-        )
+        right = await sign_in(client, gateway_token, *proof, otp=pyotp.TOTP(secret).now())
         assert right.status_code == 200 and right.json()["roles"] == ["county_admin"]
 
     async def test_two_factor_wrong_password_does_not_reveal_the_code_step(
@@ -124,11 +100,7 @@ class TestPassword:
     ) -> None:
         account = await make_account(session, totp_secret=pyotp.random_base32())
         await session.commit()
-        reply = await client.post(
-            URL,
-            json={"grant": "password", "username": account.username, "password": "wrong"},
-            headers=auth(gateway_token),
-        )
+        reply = await sign_in(client, gateway_token, account.username, "wrong")
         assert assert_problem(reply, 401)["reason"] == "invalid"
 
 
@@ -138,16 +110,11 @@ class TestClientSecret:
     ) -> None:
         api_client = await make_client(session, secret="s3cret-for-tests", perms=["ddr"])
         await session.commit()
-        body = {"grant": "client_credentials", "client_id": api_client.client_id}
-        ok = await client.post(
-            URL, json={**body, "client_secret": "s3cret-for-tests"}, headers=auth(gateway_token)
-        )
+        ok = await client_sign_in(client, gateway_token, api_client.client_id, "s3cret-for-tests")
         assert ok.status_code == 200
         assert ok.json()["kind"] == "client" and ok.json()["perms"] == ["ddr"]
         assert ok.json()["county"] == "06019"
-        bad = await client.post(
-            URL, json={**body, "client_secret": "guess"}, headers=auth(gateway_token)
-        )
+        bad = await client_sign_in(client, gateway_token, api_client.client_id, "guess")
         assert assert_problem(bad, 401)["reason"] == "invalid_client"
 
     async def test_revoked_client_is_refused(
@@ -155,14 +122,8 @@ class TestClientSecret:
     ) -> None:
         api_client = await make_client(session, secret="s3cret-for-tests", active=False)
         await session.commit()
-        reply = await client.post(
-            URL,
-            json={
-                "grant": "client_credentials",
-                "client_id": api_client.client_id,
-                "client_secret": "s3cret-for-tests",
-            },
-            headers=auth(gateway_token),
+        reply = await client_sign_in(
+            client, gateway_token, api_client.client_id, "s3cret-for-tests"
         )
         assert assert_problem(reply, 401)["reason"] == "invalid_client"
 
@@ -182,11 +143,7 @@ class TestBadInput:
     async def test_wrong_types_name_the_field(
         self, client: httpx.AsyncClient, gateway_token: str
     ) -> None:
-        reply = await client.post(
-            URL,
-            json={"grant": "password", "username": ["a"], "password": "x"},
-            headers=auth(gateway_token),
-        )
+        reply = await sign_in(client, gateway_token, ["a"], "x")
         body = assert_problem(reply, 422)
         assert "username" in {e["field"].split(".")[-1] for e in body["errors"]}
 
@@ -225,11 +182,7 @@ class TestHashing:
         account = await make_account(session, password="a good password")
         await session.commit()
         argon2_calls.threads.clear()  # the factory's own hash
-        reply = await client.post(
-            URL,
-            json={"grant": "password", "username": account.username, "password": "a good password"},
-            headers=auth(gateway_token),
-        )
+        reply = await sign_in(client, gateway_token, account.username, "a good password")
         assert reply.status_code == 200, reply.text
         assert argon2_calls.threads
         for thread in argon2_calls.threads:
@@ -247,20 +200,13 @@ class TestHashing:
         api_client = await make_client(session, secret="a long client secret")
         await session.commit()
         assert api_client.secret_hash.startswith("hmac-sha256$")
-        body = {"grant": "client_credentials", "client_id": api_client.client_id}
         # Another route is served while the client signs in: nothing waits on the loop.
         signed_in, county = await asyncio.gather(
-            client.post(
-                URL,
-                json={**body, "client_secret": "a long client secret"},
-                headers=auth(gateway_token),
-            ),
+            client_sign_in(client, gateway_token, api_client.client_id, "a long client secret"),
             client.get("/api/v1/counties/06067", headers=auth(mint())),
         )
         assert signed_in.status_code == 200 and county.status_code == 200
-        wrong = await client.post(
-            URL, json={**body, "client_secret": "a wrong secret"}, headers=auth(gateway_token)
-        )
+        wrong = await client_sign_in(client, gateway_token, api_client.client_id, "a wrong secret")
         assert assert_problem(wrong, 401)["reason"] == "invalid_client"
         assert argon2_calls.threads == []
 
@@ -276,21 +222,18 @@ class TestHashing:
         )
         await session.commit()
         argon2_calls.threads.clear()
-        body = {
-            "grant": "client_credentials",
-            "client_id": api_client.client_id,
-            "client_secret": "an older client secret",
-        }
-        first = await client.post(URL, json=body, headers=auth(gateway_token))
+        first = await client_sign_in(
+            client, gateway_token, api_client.client_id, "an older client secret"
+        )
         assert first.status_code == 200, first.text
         assert len(argon2_calls.threads) == 1
         await session.refresh(api_client)
         assert api_client.secret_hash.startswith("hmac-sha256$")
-        again = await client.post(URL, json=body, headers=auth(gateway_token))
-        assert again.status_code == 200 and len(argon2_calls.threads) == 1
-        wrong = await client.post(
-            URL, json={**body, "client_secret": "a guess"}, headers=auth(gateway_token)
+        again = await client_sign_in(
+            client, gateway_token, api_client.client_id, "an older client secret"
         )
+        assert again.status_code == 200 and len(argon2_calls.threads) == 1
+        wrong = await client_sign_in(client, gateway_token, api_client.client_id, "a guess")
         assert assert_problem(wrong, 401)["reason"] == "invalid_client"
 
     async def test_a_new_secret_from_the_office_signs_in(
@@ -304,14 +247,8 @@ class TestHashing:
         )
         assert created.status_code == 201, created.text
         new = created.json()
-        reply = await client.post(
-            URL,
-            json={
-                "grant": "client_credentials",
-                "client_id": new["client"]["client_id"],
-                "client_secret": new["client_secret"],
-            },
-            headers=auth(gateway_token),
+        reply = await client_sign_in(
+            client, gateway_token, new["client"]["client_id"], new["client_secret"]
         )
         assert reply.status_code == 200, reply.text
 

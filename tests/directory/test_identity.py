@@ -6,32 +6,14 @@ import uuid
 
 import httpx
 import pyotp
-import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.directory.models import Account, RefreshToken
 from services.directory.settings import Settings
 from tests.conftest import CLIENT_SECRET_KEY, Mint, assert_problem, auth
+from tests.directory.conftest import change_password, refresh_with, sign_in
 from tests.factories import make_account
-
-VERIFY = "/internal/credentials/verify"
-
-
-@pytest.fixture
-def gateway_token(mint: Mint) -> str:
-    return mint(sub="gateway", kind="client", roles=["service"], audience="cwshub-internal")
-
-
-async def sign_in(
-    client: httpx.AsyncClient, token: str, username: str, password: str, source: str = "a"
-) -> httpx.Response:
-    return await client.post(
-        VERIFY,
-        headers=auth(token),
-        json={"grant": "password", "username": username, "password": password, "source": source},
-    )
-
 
 SOURCES = ("198.51.100.1", "198.51.100.2", "198.51.100.3")  # lockout_sources' default: 3
 
@@ -163,11 +145,7 @@ class TestRefresh:
             json={"perms": ["mac", "ddr"]},
             headers={**auth(office), "If-Match": etag},
         )
-        refreshed = await client.post(
-            VERIFY,
-            headers=auth(gateway_token),
-            json={"grant": "refresh_token", "refresh_token": signed_in["refresh_token"]},
-        )
+        refreshed = await refresh_with(client, gateway_token, signed_in["refresh_token"])
         assert refreshed.json()["perms"] == ["ddr", "mac"]
 
     async def test_expired_and_unknown_tokens(
@@ -185,32 +163,13 @@ class TestRefresh:
         )
         await session.commit()
         for candidate in (token, uuid.uuid4().hex):
-            reply = await client.post(
-                VERIFY,
-                headers=auth(gateway_token),
-                json={"grant": "refresh_token", "refresh_token": candidate},
-            )
+            reply = await refresh_with(client, gateway_token, candidate)
             assert assert_problem(reply, 401)["reason"] == "invalid_refresh"
-
-
-async def refresh_with(client: httpx.AsyncClient, token: str, refresh_token: str) -> httpx.Response:
-    return await client.post(
-        VERIFY, headers=auth(token), json={"grant": "refresh_token", "refresh_token": refresh_token}
-    )
 
 
 async def signed_in(client: httpx.AsyncClient, token: str, account: Account, **extra: str) -> str:
     """A refresh token of a new sign-in of the account (password "the right one!")."""
-    reply = await client.post(
-        VERIFY,
-        headers=auth(token),
-        json={
-            "grant": "password",
-            "username": account.username,
-            "password": "the right one!",
-            **extra,
-        },
-    )
+    reply = await sign_in(client, token, account.username, "the right one!", **extra)
     assert reply.status_code == 200, reply.text
     return str(reply.json()["refresh_token"])
 
@@ -233,12 +192,18 @@ class TestEverySignInEndsWhenTheAccountChanges:
             reply = await refresh_with(client, gateway_token, token)
             assert assert_problem(reply, 401)["reason"] == "invalid_refresh"
 
+    async def _signed_in_twice(
+        self, client: httpx.AsyncClient, session: AsyncSession, gateway_token: str
+    ) -> tuple[Account, list[str]]:
+        """A new account and the refresh tokens of two sign-ins to it."""
+        account = await make_account(session, password="the right one!")
+        await session.commit()
+        return account, [await signed_in(client, gateway_token, account) for _ in range(2)]
+
     async def test_password_reset_by_an_administrator(
         self, client: httpx.AsyncClient, session: AsyncSession, gateway_token: str, mint: Mint
     ) -> None:
-        account = await make_account(session, password="the right one!")
-        await session.commit()
-        tokens = [await signed_in(client, gateway_token, account) for _ in range(2)]
+        account, tokens = await self._signed_in_twice(client, session, gateway_token)
         office = mint(roles=["office_admin"])
         reset = await client.post(
             f"/api/v1/users/{account.id}/password-reset", headers=auth(office)
@@ -249,17 +214,9 @@ class TestEverySignInEndsWhenTheAccountChanges:
     async def test_own_password_change(
         self, client: httpx.AsyncClient, session: AsyncSession, gateway_token: str
     ) -> None:
-        account = await make_account(session, password="the right one!")
-        await session.commit()
-        tokens = [await signed_in(client, gateway_token, account) for _ in range(2)]
-        changed = await client.post(
-            "/internal/credentials/password",
-            headers=auth(gateway_token),
-            json={
-                "username": account.username,
-                "password": "the right one!",
-                "new_password": "another long passphrase",
-            },
+        account, tokens = await self._signed_in_twice(client, session, gateway_token)
+        changed = await change_password(
+            client, gateway_token, account.username, "the right one!", "another long passphrase"
         )
         assert changed.status_code == 204, changed.text
         await self._assert_all_refused(client, gateway_token, tokens)
@@ -267,9 +224,7 @@ class TestEverySignInEndsWhenTheAccountChanges:
     async def test_two_factor_turned_on(
         self, client: httpx.AsyncClient, session: AsyncSession, gateway_token: str
     ) -> None:
-        account = await make_account(session, password="the right one!")
-        await session.commit()
-        tokens = [await signed_in(client, gateway_token, account) for _ in range(2)]
+        account, tokens = await self._signed_in_twice(client, session, gateway_token)
         proof = {"username": account.username, "password": "the right one!"}
         enrolled = await client.post(
             "/internal/two-factor/enrollment", headers=auth(gateway_token), json=proof
@@ -308,9 +263,7 @@ class TestEverySignInEndsWhenTheAccountChanges:
     async def test_deactivation_even_after_reactivation(
         self, client: httpx.AsyncClient, session: AsyncSession, gateway_token: str, mint: Mint
     ) -> None:
-        account = await make_account(session, password="the right one!")
-        await session.commit()
-        tokens = [await signed_in(client, gateway_token, account) for _ in range(2)]
+        account, tokens = await self._signed_in_twice(client, session, gateway_token)
         office = mint(roles=["office_admin"])
         await edit(client, office, account, active=False)
         await edit(client, office, account, active=True)
@@ -344,16 +297,7 @@ class TestConcurrentUse:
         code = pyotp.TOTP(secret).now()
         replies = await asyncio.gather(
             *(
-                client.post(
-                    VERIFY,
-                    headers=auth(gateway_token),
-                    json={
-                        "grant": "password",
-                        "username": account.username,
-                        "password": "the right one!",
-                        "otp": code,
-                    },
-                )
+                sign_in(client, gateway_token, account.username, "the right one!", otp=code)
                 for _ in range(8)
             )
         )
@@ -384,10 +328,8 @@ class TestConcurrentUse:
         assert sorted(r.status_code for r in replies) == [200] + [409] * 7
         codes = next(r for r in replies if r.status_code == 200).json()["recovery_codes"]
         # The recovery codes shown are the ones that work.
-        signed_in = await client.post(
-            VERIFY,
-            headers=auth(gateway_token),
-            json={"grant": "password", **proof, "otp": codes[0]},
+        signed_in = await sign_in(
+            client, gateway_token, account.username, "the right one!", otp=codes[0]
         )
         assert signed_in.status_code == 200, signed_in.text
 

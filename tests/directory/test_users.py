@@ -7,10 +7,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import Mint, assert_problem, auth
+from tests.directory.conftest import change_password, client_sign_in, sign_in
 from tests.factories import make_account
 
-VERIFY = "/internal/credentials/verify"
-CHANGE = "/internal/credentials/password"
 ALL_PERMS = ["mac", "ddr", "scr", "vpn", "sbc", "relocation", "reports", "linkages"]
 
 
@@ -29,11 +28,6 @@ def spoc(mint: Mint) -> str:
         name="sac.admin",
         sub=str(uuid.uuid4()),
     )
-
-
-@pytest.fixture
-def gateway_token(mint: Mint) -> str:
-    return mint(sub="gateway", kind="client", roles=["service"], audience="cwshub-internal")
 
 
 def new_user(**overrides: object) -> dict:
@@ -158,14 +152,8 @@ class TestCreateUser:
         assert user["county"] == "06067" and user["perms"] == ["ddr"]
         assert user["must_change_password"] is True and user["two_factor_enabled"] is False
         assert "password" not in str(user).replace("must_change_password", "")
-        signin = await client.post(
-            VERIFY,
-            headers=auth(gateway_token),
-            json={
-                "grant": "password",
-                "username": user["username"],
-                "password": created["one_time_password"],
-            },
+        signin = await sign_in(
+            client, gateway_token, user["username"], created["one_time_password"]
         )
         assert assert_problem(signin, 401)["reason"] == "password_change_required"
         events = await client.get(
@@ -274,15 +262,7 @@ class TestUpdateUser:
             headers={**auth(spoc), "If-Match": etag},
         )
         assert reply.json()["active"] is False
-        signin = await client.post(
-            VERIFY,
-            headers=auth(gateway_token),
-            json={
-                "grant": "password",
-                "username": account.username,
-                "password": "a fine password 1",
-            },
-        )
+        signin = await sign_in(client, gateway_token, account.username, "a fine password 1")
         assert_problem(signin, 401)
 
     async def test_no_one_deactivates_themselves(
@@ -427,50 +407,24 @@ class TestPasswordReset:
         await session.commit()
         reply = await client.post(f"/api/v1/users/{account.id}/password-reset", headers=auth(spoc))
         one_time = reply.json()["one_time_password"]
-        old = await client.post(
-            VERIFY,
-            headers=auth(gateway_token),
-            json={
-                "grant": "password",
-                "username": account.username,
-                "password": "the old password",
-            },
-        )
+        old = await sign_in(client, gateway_token, account.username, "the old password")
         assert_problem(old, 401)
-        change = {"username": account.username, "password": one_time}
+        change = (account.username, one_time)
         for bad, why in (
             ("short1", "at least 12"),
             (account.username + "-2026!", "username"),
             ("password1234", "common"),
             (one_time, "differ"),
         ):
-            refused = await client.post(
-                CHANGE, json={**change, "new_password": bad}, headers=auth(gateway_token)
-            )
+            refused = await change_password(client, gateway_token, *change, bad)
             problem = assert_problem(refused, 422)
             assert problem["errors"][0]["field"] == "new_password"
             assert why in problem["errors"][0]["message"]
-        changed = await client.post(
-            CHANGE,
-            json={**change, "new_password": "a brand new passphrase"},
-            headers=auth(gateway_token),
-        )
+        changed = await change_password(client, gateway_token, *change, "a brand new passphrase")
         assert changed.status_code == 204
-        signin = await client.post(
-            VERIFY,
-            headers=auth(gateway_token),
-            json={
-                "grant": "password",
-                "username": account.username,
-                "password": "a brand new passphrase",
-            },
-        )
+        signin = await sign_in(client, gateway_token, account.username, "a brand new passphrase")
         assert signin.status_code == 200
-        wrong = await client.post(
-            CHANGE,
-            json={**change, "new_password": "another new passphrase"},
-            headers=auth(gateway_token),
-        )
+        wrong = await change_password(client, gateway_token, *change, "another new passphrase")
         assert assert_problem(wrong, 401)["reason"] == "invalid"
 
 
@@ -521,16 +475,7 @@ class TestApiClients:
         assert_problem(dup, 409)
 
         async def signs_in(secret: str) -> int:
-            r = await client.post(
-                VERIFY,
-                headers=auth(gateway_token),
-                json={
-                    "grant": "client_credentials",
-                    "client_id": client_id,
-                    "client_secret": secret,
-                },
-            )
-            return r.status_code
+            return (await client_sign_in(client, gateway_token, client_id, secret)).status_code
 
         assert await signs_in(created["client_secret"]) == 200
         url = f"/api/v1/api-clients/{created['client']['id']}"
