@@ -33,6 +33,22 @@ async def designate(
     )
 
 
+async def rug_meeting(client: httpx.AsyncClient, committee: str = "rug_bay_area") -> dict:
+    """A calendar entry for a regional user group: only its regional chair (or the office)
+    keeps it."""
+    committees = {
+        c["code"]: c["id"]
+        for c in (await client.get("/api/v1/committees?limit=50")).json()["items"]
+    }
+    return {
+        "kind": "meeting",
+        "title": "Bay Area RUG",
+        "starts_at": "2027-02-04T18:00:00Z",
+        "ends_at": "2027-02-04T20:00:00Z",
+        "committee_id": committees[committee],
+    }
+
+
 class TestContactsMatrix:
     async def test_reading_needs_a_token(self, client: httpx.AsyncClient) -> None:
         assert_problem(await client.get("/api/v1/contacts"), 401)
@@ -195,17 +211,7 @@ class TestRegionalChair:
         assert (
             await designate(client, office, chair, kind="regional_chair", region="bay_area")
         ).status_code == 201
-        committees = {
-            c["code"]: c["id"]
-            for c in (await client.get("/api/v1/committees?limit=50")).json()["items"]
-        }
-        entry = {
-            "kind": "meeting",
-            "title": "Bay Area RUG",
-            "starts_at": "2027-02-04T18:00:00Z",
-            "ends_at": "2027-02-04T20:00:00Z",
-            "committee_id": committees["rug_bay_area"],
-        }
+        entry = await rug_meeting(client)
         admin = mint(roles=["county_admin"], county="06013", sub=account_id)
         not_yet = await client.post(
             "/api/v1/calendars/events/entries", json=entry, headers=auth(admin)
@@ -229,7 +235,7 @@ class TestRegionalChair:
             "/api/v1/calendars/events/entries", json=entry, headers=auth(admin)
         )
         assert made.status_code == 201, made.text
-        southern = {**entry, "committee_id": committees["rug_southern"]}
+        southern = await rug_meeting(client, "rug_southern")
         assert_problem(
             await client.post(
                 "/api/v1/calendars/events/entries", json=southern, headers=auth(admin)
@@ -343,17 +349,7 @@ class TestLinkingAnAccount:
             url, json={"title": "Chair"}, headers={**auth(admin), "If-Match": tag}
         )
         assert edited.status_code == 200 and edited.json()["account_id"] is None
-        committees = {
-            c["code"]: c["id"]
-            for c in (await client.get("/api/v1/committees?limit=50")).json()["items"]
-        }
-        entry = {
-            "kind": "meeting",
-            "title": "Bay Area RUG",
-            "starts_at": "2027-02-04T18:00:00Z",
-            "ends_at": "2027-02-04T20:00:00Z",
-            "committee_id": committees["rug_bay_area"],
-        }
+        entry = await rug_meeting(client)
         taken = await client.post(
             "/api/v1/calendars/events/entries", json=entry, headers=auth(admin)
         )

@@ -53,19 +53,16 @@ def office(mint: Mint) -> str:
 
 
 @pytest.fixture
-def gateway(mint: Mint) -> str:
-    return mint(sub="gateway", kind="client", roles=["service"], audience="cwshub-internal")
-
-
-async def caller(
+async def call(
     route: SecretRoute,
     client: httpx.AsyncClient,
     session: AsyncSession,
     office: str,
-    gw: str,
+    gateway_token: str,
     mint: Mint,
 ) -> Call:
-    """A call of `route` that succeeds, with whatever it needs made first."""
+    """A call of the test's `route` that succeeds, with whatever it needs made first."""
+    gw = gateway_token
     path = route.path
     if path == "/api/v1/users":
         body = {
@@ -113,20 +110,26 @@ def secrets_of(reply: httpx.Response, fields: tuple[str, ...]) -> list[str]:
     return found
 
 
+async def twice(
+    client: httpx.AsyncClient, call: Call
+) -> tuple[str, httpx.Response, httpx.Response]:
+    """The same call sent twice under one Idempotency-Key: the key, the first reply, the second."""
+    key = str(uuid.uuid4())
+    return (
+        key,
+        await call(client, {"Idempotency-Key": key}),
+        await call(client, {"Idempotency-Key": key}),
+    )
+
+
 def ids(routes: list[SecretRoute]) -> list[str]:
     return [r.path for r in routes]
 
 
 @pytest.mark.parametrize("route", PUBLIC + INTERNAL, ids=ids(PUBLIC + INTERNAL))
 async def test_a_secret_is_sent_no_store(
-    client: httpx.AsyncClient,
-    session: AsyncSession,
-    office: str,
-    gateway: str,
-    route: SecretRoute,
-    mint: Mint,
+    client: httpx.AsyncClient, route: SecretRoute, call: Call
 ) -> None:
-    call = await caller(route, client, session, office, gateway, mint)
     reply = await call(client, {})
     assert reply.is_success, reply.text
     assert reply.headers["cache-control"] == "no-store"
@@ -135,17 +138,9 @@ async def test_a_secret_is_sent_no_store(
 
 @pytest.mark.parametrize("route", PUBLIC, ids=ids(PUBLIC))
 async def test_a_replay_says_what_was_created_without_the_secret(
-    client: httpx.AsyncClient,
-    session: AsyncSession,
-    office: str,
-    gateway: str,
-    route: SecretRoute,
-    mint: Mint,
+    client: httpx.AsyncClient, session: AsyncSession, route: SecretRoute, call: Call
 ) -> None:
-    call = await caller(route, client, session, office, gateway, mint)
-    key = {"Idempotency-Key": str(uuid.uuid4())}
-    first = await call(client, key)
-    again = await call(client, key)
+    key, first, again = await twice(client, call)
     secrets = secrets_of(first, route.secret_fields)
 
     assert again.status_code == first.status_code and again.headers["idempotent-replayed"]
@@ -156,9 +151,7 @@ async def test_a_replay_says_what_was_created_without_the_secret(
     assert again.json() == shown
     assert not any(secret in again.text for secret in secrets)
 
-    row = (
-        await session.execute(select(record).where(record.c.key == key["Idempotency-Key"]))
-    ).one()
+    row = (await session.execute(select(record).where(record.c.key == key))).one()
     assert row.status == first.status_code
     kept = (row.body or b"") + (row.headers or b"")
     assert not any(secret.encode() in kept for secret in secrets)
@@ -166,20 +159,12 @@ async def test_a_replay_says_what_was_created_without_the_secret(
 
 @pytest.mark.parametrize("route", INTERNAL, ids=ids(INTERNAL))
 async def test_the_gateways_calls_are_never_kept(
-    client: httpx.AsyncClient,
-    session: AsyncSession,
-    office: str,
-    gateway: str,
-    route: SecretRoute,
-    mint: Mint,
+    client: httpx.AsyncClient, session: AsyncSession, route: SecretRoute, call: Call
 ) -> None:
-    call = await caller(route, client, session, office, gateway, mint)
-    key = {"Idempotency-Key": str(uuid.uuid4())}
-    first = await call(client, key)
-    again = await call(client, key)
+    key, first, again = await twice(client, call)
     secrets = secrets_of(first, route.secret_fields)
     assert not any(secret in again.text for secret in secrets)
-    rows = await session.execute(select(record).where(record.c.key == key["Idempotency-Key"]))
+    rows = await session.execute(select(record).where(record.c.key == key))
     assert rows.all() == []
 
 
