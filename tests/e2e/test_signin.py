@@ -183,20 +183,8 @@ def test_no_secret_reaches_the_logs(gateway: httpx.Client, stack: Stack) -> None
 
 async def test_repeated_failures_from_one_address_answer_429(stack: Stack, key_files: dict) -> None:
     """Different usernames from one address: the address limit catches the spray."""
-    from gateway.app import create_app
-    from gateway.settings import Settings
-
-    app = create_app(
-        Settings(
-            env="test",
-            private_key_file=key_files["private"],
-            services={"directory": stack.directory},
-            routes={"counties": "directory"},
-            max_failures_per_address=2,
-        )
-    )
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 5000))
+    async with gateway_app(stack, key_files, max_failures_per_address=2) as app:
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 5000))  # no proxy
         async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
             for name in ("spray.one", "spray.two"):
                 reply = await client.post(
@@ -204,14 +192,7 @@ async def test_repeated_failures_from_one_address_answer_429(stack: Stack, key_f
                     data={"grant_type": "password", "username": name, "password": "x"},
                 )
                 assert reply.status_code == 400
-            blocked = await client.post(
-                "/auth/token",
-                data={
-                    "grant_type": "password",
-                    "username": "sacramento.worker",
-                    "password": "cwshub-demo",
-                },
-            )
+            blocked = await client.post("/auth/token", data=password_form("cwshub-demo"))
             assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) > 0
 
 

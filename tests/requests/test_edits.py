@@ -12,7 +12,7 @@ from services.requests import lifecycle
 from services.requests.lifecycle import TABLES
 from tests.conftest import assert_problem, auth
 from tests.requests.conftest import People, Staff, act, file
-from tests.requests.test_lifecycle import Walker
+from tests.requests.test_lifecycle import Walker, states
 
 FIELDS = ["title", "description", "assignee"]
 
@@ -47,15 +47,7 @@ def _dedicated(dedicated_sacramento: None) -> None:
     """Relocations are filed for Sacramento, recorded as dedicated."""
 
 
-def type_states() -> list[Any]:
-    return [
-        pytest.param(type, state, id=f"{type}-{state}")
-        for type in sorted(TABLES)
-        for state in lifecycle.states(type)
-    ]
-
-
-@pytest.mark.parametrize(("type", "state"), type_states())
+@pytest.mark.parametrize(("type", "state"), states())
 async def test_every_field_in_every_state(
     walker: Walker, client: httpx.AsyncClient, staff: Staff, type: str, state: str
 ) -> None:
