@@ -58,6 +58,15 @@ class Policy:
     client_key: bytes = b""  # the HMAC key of client secrets (settings.client_key)
 
 
+@dataclass(frozen=True)
+class Proof:
+    """Who signs in, with which password, from where (`source`: an address, if the caller said)."""
+
+    username: str
+    password: str
+    source: str | None = None
+
+
 # Where a failure came from when the caller did not say (counts as one address).
 UNKNOWN_SOURCE = "unknown"
 # The actor of changes sign-in makes by itself (a lockout).
@@ -121,22 +130,17 @@ async def _failed(
 
 
 async def _authenticate(
-    session: AsyncSession,
-    *,
-    username: str,
-    password: str,
-    otp: str | None,
-    policy: Policy,
-    source: str | None,
+    session: AsyncSession, *, proof: Proof, otp: str | None, policy: Policy
 ) -> Account:
     """The account whose password (and, where enrolled, second factor) these are.
 
     Failures count towards a lockout; a locked account says so only to someone who knows its
     password, so the lock reveals nothing to a guesser."""
     now = dt.datetime.now(dt.UTC)
-    account = await session.scalar(select(Account).where(Account.username == username))
+    source = proof.source or UNKNOWN_SOURCE
+    account = await session.scalar(select(Account).where(Account.username == proof.username))
     password_ok = await hashing.verify_password(
-        account.password_hash if account else _DUMMY_HASH, password
+        account.password_hash if account else _DUMMY_HASH, proof.password
     )
     if account is None or not account.active:
         raise CredentialsRejected("invalid")
@@ -149,7 +153,7 @@ async def _authenticate(
             )
         raise CredentialsRejected("invalid")
     if not password_ok:
-        await _failed(session, account, policy, now, source or UNKNOWN_SOURCE)
+        await _failed(session, account, policy, now, source)
         raise CredentialsRejected("invalid")
     if account.totp_secret:
         if not otp:
@@ -157,7 +161,7 @@ async def _authenticate(
                 "otp_required", "This account uses two-factor: send the current code as otp."
             )
         if not await twofactor.second_factor_ok(session, account=account, code=otp, now=now):
-            await _failed(session, account, policy, now, source or UNKNOWN_SOURCE)
+            await _failed(session, account, policy, now, source)
             raise CredentialsRejected("otp_invalid", "The one-time code is not valid.")
     await session.execute(delete(SignInFailure).where(SignInFailure.account_id == account.id))
     if account.locked_until:
@@ -165,26 +169,18 @@ async def _authenticate(
             update(Account).where(Account.id == account.id).values(locked_until=None)
         )
     if hashing.needs_rehash(account.password_hash):
-        account.password_hash = await hashing.hash_password(password)
+        account.password_hash = await hashing.hash_password(proof.password)
     await session.flush()
     return account
 
 
 async def verify_password(
-    session: AsyncSession,
-    *,
-    username: str,
-    password: str,
-    otp: str | None,
-    policy: Policy,
-    source: str | None = None,
+    session: AsyncSession, *, proof: Proof, otp: str | None, policy: Policy
 ) -> tuple[Claims, str]:
     """A person signs in: the claims for an access token, and a new refresh token family.
     After a reset the one-time password only serves to choose a new one; roles that must use
     two-factor must enroll first."""
-    account = await _authenticate(
-        session, username=username, password=password, otp=otp, policy=policy, source=source
-    )
+    account = await _authenticate(session, proof=proof, otp=otp, policy=policy)
     if account.must_change_password:
         raise CredentialsRejected(
             "password_change_required", "The password must be changed before signing in."
@@ -211,17 +207,10 @@ async def refresh_session(
 
 
 async def enroll_two_factor(
-    session: AsyncSession,
-    *,
-    username: str,
-    password: str,
-    policy: Policy,
-    source: str | None = None,
+    session: AsyncSession, *, proof: Proof, policy: Policy
 ) -> tuple[str, str, str]:
     """Start two-factor for oneself: the secret, its otpauth URI and a QR code (PNG data URI)."""
-    account = await _authenticate(
-        session, username=username, password=password, otp=None, policy=policy, source=source
-    )
+    account = await _authenticate(session, proof=proof, otp=None, policy=policy)
     if account.must_change_password:
         # A one-time password passed through other hands: its holder must not bind a device.
         raise CredentialsRejected(
@@ -232,34 +221,18 @@ async def enroll_two_factor(
 
 
 async def confirm_two_factor(
-    session: AsyncSession,
-    *,
-    username: str,
-    password: str,
-    otp: str,
-    policy: Policy,
-    source: str | None = None,
+    session: AsyncSession, *, proof: Proof, otp: str, policy: Policy
 ) -> list[str]:
-    account = await _authenticate(
-        session, username=username, password=password, otp=None, policy=policy, source=source
-    )
+    account = await _authenticate(session, proof=proof, otp=None, policy=policy)
     codes = await twofactor.confirm(session, account=account, code=otp)
     await _secret_changed(session, account, "totp_secret", action="account.two_factor_enabled")
     return codes
 
 
 async def disable_two_factor(
-    session: AsyncSession,
-    *,
-    username: str,
-    password: str,
-    otp: str,
-    policy: Policy,
-    source: str | None = None,
+    session: AsyncSession, *, proof: Proof, otp: str, policy: Policy
 ) -> None:
-    account = await _authenticate(
-        session, username=username, password=password, otp=otp, policy=policy, source=source
-    )
+    account = await _authenticate(session, proof=proof, otp=otp, policy=policy)
     await twofactor.disable(
         session, account=account, required=bool(set(account.roles) & policy.two_factor_roles)
     )
@@ -287,21 +260,12 @@ async def _secret_changed(
 
 
 async def change_password(
-    session: AsyncSession,
-    *,
-    username: str,
-    password: str,
-    new_password: str,
-    otp: str | None,
-    policy: Policy,
-    source: str | None = None,
+    session: AsyncSession, *, proof: Proof, new_password: str, otp: str | None, policy: Policy
 ) -> None:
     """A person replaces their password (or the one-time password of a reset)."""
-    account = await _authenticate(
-        session, username=username, password=password, otp=otp, policy=policy, source=source
-    )
-    passwords.check_policy(new_password, username=username)
-    if new_password == password:
+    account = await _authenticate(session, proof=proof, otp=otp, policy=policy)
+    passwords.check_policy(new_password, username=proof.username)
+    if new_password == proof.password:
         raise InvalidInput(
             "Choose a password other than the current one.",
             errors=[FieldError("new_password", "must differ from the current password")],

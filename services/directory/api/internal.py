@@ -4,7 +4,7 @@ A refused credential is answered, not raised: the failure count (and any lockout
 must be committed with the request."""
 
 from collections.abc import Awaitable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from services.common.app import domain_problem
 from services.common.deps import SessionDep, shown_once
 from services.directory import credentials, refresh
-from services.directory.credentials import CredentialsRejected, Policy
+from services.directory.credentials import CredentialsRejected, Policy, Proof
 from services.directory.deps import require_gateway, sign_in_policy
 from services.directory.schemas import (
     ClientCredentials,
@@ -41,16 +41,8 @@ async def answered(request: Request, call: Awaitable[T]) -> T | JSONResponse:
         return domain_problem(refused, instance=request.url.path)
 
 
-def proof(
-    body: PasswordCredentials | PasswordChange | PasswordProof, policy: Policy
-) -> dict[str, Any]:
-    """Who signs, with what password, from where, under which policy: every check by password."""
-    return {
-        "username": body.username,
-        "password": body.password,
-        "policy": policy,
-        "source": body.source,
-    }
+def proof(body: PasswordCredentials | PasswordChange | PasswordProof) -> Proof:
+    return Proof(username=body.username, password=body.password, source=body.source)
 
 
 @router.post(
@@ -65,7 +57,7 @@ async def verify_credentials(
     async def check() -> SignedIn:
         if isinstance(body, PasswordCredentials):
             claims, token = await credentials.verify_password(
-                session, otp=body.otp, **proof(body, policy)
+                session, otp=body.otp, proof=proof(body), policy=policy
             )
             return SignedIn(**claims.as_dict(), refresh_token=token)
         if isinstance(body, RefreshCredentials):
@@ -88,7 +80,7 @@ async def change_password(
     refused = await answered(
         request,
         credentials.change_password(
-            session, new_password=body.new_password, otp=body.otp, **proof(body, policy)
+            session, new_password=body.new_password, otp=body.otp, proof=proof(body), policy=policy
         ),
     )
     return refused if isinstance(refused, Response) else Response(status_code=204)
@@ -103,7 +95,9 @@ async def enroll_two_factor(
     request: Request, session: SessionDep, policy: PolicyDep, body: PasswordProof
 ) -> TwoFactorEnrollment | JSONResponse:
     async def start() -> TwoFactorEnrollment:
-        secret, uri, png = await credentials.enroll_two_factor(session, **proof(body, policy))
+        secret, uri, png = await credentials.enroll_two_factor(
+            session, proof=proof(body), policy=policy
+        )
         return TwoFactorEnrollment(secret=secret, otpauth_uri=uri, qr_png=png)
 
     return await answered(request, start())
@@ -118,7 +112,9 @@ async def confirm_two_factor(
     request: Request, session: SessionDep, policy: PolicyDep, body: PasswordAndCode
 ) -> RecoveryCodes | JSONResponse:
     async def finish() -> RecoveryCodes:
-        codes = await credentials.confirm_two_factor(session, otp=body.otp, **proof(body, policy))
+        codes = await credentials.confirm_two_factor(
+            session, otp=body.otp, proof=proof(body), policy=policy
+        )
         return RecoveryCodes(recovery_codes=codes)
 
     return await answered(request, finish())
@@ -130,7 +126,7 @@ async def disable_two_factor(
 ) -> Response:
     refused = await answered(
         request,
-        credentials.disable_two_factor(session, otp=body.otp, **proof(body, policy)),
+        credentials.disable_two_factor(session, otp=body.otp, proof=proof(body), policy=policy),
     )
     return refused if isinstance(refused, Response) else Response(status_code=204)
 
