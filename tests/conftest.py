@@ -100,16 +100,22 @@ def directory_db(databases: Databases) -> str:
     return migrated(databases, "directory")
 
 
-@pytest.fixture(scope="session")
-async def directory_app(directory_db: str, key_files: dict[str, Path]) -> AsyncIterator[FastAPI]:
-    app = create_directory_app(
+def new_directory(key_files: dict[str, Path], **settings: Any) -> FastAPI:
+    """A directory as the tests run it (their token key, their client-secret key); `settings`
+    add to those."""
+    return create_directory_app(
         DirectorySettings(
             env="test",
-            database_url=directory_db,
             public_key_file=key_files["public"],
             client_secret_key=CLIENT_SECRET_KEY,
+            **settings,
         )
     )
+
+
+@pytest.fixture(scope="session")
+async def directory_app(directory_db: str, key_files: dict[str, Path]) -> AsyncIterator[FastAPI]:
+    app = new_directory(key_files, database_url=directory_db)
     async with app.router.lifespan_context(app):
         yield app
 

@@ -14,22 +14,18 @@ from gateway.app import create_app as create_gateway
 from gateway.openapi import merge
 from gateway.settings import Settings as GatewaySettings
 from services.common.openapi import operations
-from services.directory.app import create_app as create_directory
 from services.directory.schemas import CountyUpdate, DesignationCreate, OccurrenceChange, UserUpdate
-from services.directory.settings import Settings as DirectorySettings
 from services.requests.app import create_app as create_requests
 from services.requests.schemas import CommentCreate, RelocationDetails
 from services.requests.settings import Settings as RequestsSettings
-from tests.conftest import CLIENT_SECRET_KEY, assert_problem, in_process
+from tests.conftest import assert_problem, in_process, new_directory
 
 
 @pytest.fixture(scope="module")
 def spec(key_files: dict[str, Path]) -> dict[str, Any]:
     public = key_files["public"]
     gateway = create_gateway(GatewaySettings(env="test", private_key_file=key_files["private"]))
-    directory = create_directory(
-        DirectorySettings(env="test", public_key_file=public, client_secret_key=CLIENT_SECRET_KEY)
-    )
+    directory = new_directory(key_files)
     requests = create_requests(RequestsSettings(env="test", public_key_file=public))
     return merge(
         gateway.openapi(),

@@ -9,16 +9,14 @@ import pytest
 from sqlalchemy import text
 
 from services.common.db import create_engine
-from services.directory.app import create_app
-from services.directory.settings import Settings
 from tests.conftest import (
-    CLIENT_SECRET_KEY,
     Databases,
     Mint,
     assert_problem,
     auth,
     in_process,
     migrated,
+    new_directory,
 )
 
 PERSONAL = "maria.gonzalez.1984@example.org"
@@ -47,14 +45,7 @@ async def test_a_constraint_error_logs_no_personal_value(
     async with engine.begin() as connection:
         await connection.execute(text("CREATE UNIQUE INDEX ux_leak_email ON account (email)"))
     await engine.dispose()
-    app = create_app(
-        Settings(
-            env="test",
-            database_url=url,
-            public_key_file=key_files["public"],
-            client_secret_key=CLIENT_SECRET_KEY,
-        )
-    )
+    app = new_directory(key_files, database_url=url)
     token = mint(roles=["office_admin"])
     async with app.router.lifespan_context(app), in_process(app, "directory") as client:
         for username in ("maria.first", "maria.second"):

@@ -5,22 +5,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.directory.app import create_app
-from services.directory.settings import Settings
-from tests.conftest import CLIENT_SECRET_KEY
+from tests.conftest import new_directory
 
 pytestmark = pytest.mark.asyncio
 
 
 async def test_readyz_is_503_when_the_database_does_not_answer(key_files: dict[str, Path]) -> None:
-    app = create_app(
-        Settings(
-            env="test",
-            database_url="postgresql+asyncpg://postgres@127.0.0.1:1/nowhere",
-            public_key_file=key_files["public"],
-            client_secret_key=CLIENT_SECRET_KEY,
-        )
-    )
+    app = new_directory(key_files, database_url="postgresql+asyncpg://postgres@127.0.0.1:1/nowhere")
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://d") as client:

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from services.common.outbox import Relay, event
-from tests.conftest import BACKEND, CLIENT_SECRET_KEY, Mint, auth
+from tests.conftest import BACKEND, Mint, auth, new_directory
 from tests.receiver import Receiver
 
 
@@ -144,18 +144,7 @@ async def test_two_relays_never_send_the_same_event(
 async def test_the_relay_runs_in_the_service_lifespan(
     directory_db: str, key_files: dict, mint: Mint, receiver: Receiver
 ) -> None:
-    from services.directory.app import create_app
-    from services.directory.settings import Settings
-
-    app = create_app(
-        Settings(
-            env="test",
-            database_url=directory_db,
-            public_key_file=key_files["public"],
-            event_subscribers=[receiver.url],
-            client_secret_key=CLIENT_SECRET_KEY,
-        )
-    )
+    app = new_directory(key_files, database_url=directory_db, event_subscribers=[receiver.url])
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://d") as client:
