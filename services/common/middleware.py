@@ -2,6 +2,7 @@
 (Observability), the body size limit (BodyLimit), and Idempotency-Key on POST (Idempotency).
 No framework types: an ASGI scope is a dict."""
 
+import asyncio
 import datetime as dt
 import logging
 import re
@@ -21,6 +22,7 @@ from services.common.errors import (
     FieldError,
     InvalidInput,
     PayloadTooLarge,
+    RequestTimeout,
     problem_for,
 )
 from services.common.logging import current_request_id, request_context
@@ -137,11 +139,13 @@ class BodyLimit:
     """Pure ASGI middleware: a body over `max_bytes` is refused with 413, whether it announces
     its length or comes chunked. The count is kept as the bytes arrive, so nothing past the
     limit is buffered or relayed: the client is answered at once, and the app, still reading,
-    gets PayloadTooLarge from `receive`."""
+    gets PayloadTooLarge from `receive`. A body still incomplete `max_seconds` after the
+    request began is refused the same way, with 408 (a slowloris holds nothing for long)."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, max_seconds: float = 30.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_seconds = max_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -153,11 +157,24 @@ class BodyLimit:
             await send_problem(send, scope, too_large)
             return
         received = 0
+        whole = False
+        deadline = time.monotonic() + self.max_seconds
         reply = Reply(send)
 
         async def counted_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, whole
+            if whole:  # after the body, receive waits for the disconnect: no deadline
+                return await receive()
+            try:
+                async with asyncio.timeout(max(deadline - time.monotonic(), 0)):
+                    message = await receive()
+            except TimeoutError:
+                late = RequestTimeout(
+                    f"The body did not arrive within {self.max_seconds:g} seconds."
+                )
+                await reply.answer_instead(scope, late)
+                raise late from None
+            whole = message["type"] != "http.request" or not message.get("more_body", False)
             received += len(message.get("body", b""))
             if received > self.max_bytes:
                 await reply.answer_instead(scope, too_large)
