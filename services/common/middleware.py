@@ -252,8 +252,11 @@ class Idempotency:
             await send({"type": "http.response.body", "body": stored.body})
 
     async def _first(self, scope: Scope, body: bytes, send: Send, claim: idempotency.Claim) -> None:
+        """Run the request; its reply's last part leaves only once the record is settled, so a
+        client retrying the moment it has the reply gets the replay, not 'still running'."""
         status, headers, chunks = 500, [], []
         sent = False
+        last: Message | None = None
 
         async def replay_body() -> Message:
             nonlocal sent
@@ -263,24 +266,32 @@ class Idempotency:
             return {"type": "http.request", "body": body, "more_body": False}
 
         async def capture(message: Message) -> None:
-            nonlocal status, headers
+            nonlocal status, headers, last
             if message["type"] == "http.response.start":
                 status, headers = message["status"], list(message.get("headers", []))
-            elif message["type"] == "http.response.body" and idempotency.kept(status):
-                chunks.append(message.get("body", b""))
+            elif message["type"] == "http.response.body":
+                if idempotency.kept(status):
+                    chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    last = message
+                    return
             await send(message)
 
         try:
             await self.app(scope, replay_body, capture)
         finally:
-            await idempotency.settle(
-                scope["app"].state.sessionmaker,
-                claim,
-                status=status,
-                headers=headers,
-                body=b"".join(chunks),
-                secret_fields=tuple(scope.get(idempotency.SECRET_FIELDS, ())),
-            )
+            try:
+                await idempotency.settle(
+                    scope["app"].state.sessionmaker,
+                    claim,
+                    status=status,
+                    headers=headers,
+                    body=b"".join(chunks),
+                    secret_fields=tuple(scope.get(idempotency.SECRET_FIELDS, ())),
+                )
+            finally:
+                if last is not None:
+                    await send(last)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
