@@ -211,6 +211,26 @@ class TestSlowBody:
         assert reply.startswith(b"HTTP/1.1 408 "), reply[:200]
 
 
+class TestSlowHeaders:
+    """Request headers that stop arriving end the connection once the request deadline
+    passes (2 s here), on a new connection and on a kept-alive one."""
+
+    @pytest.mark.parametrize("name", ["gateway", "requests"])
+    def test_half_sent_headers_are_dropped(self, stack: Stack, name: str) -> None:
+        host, port = getattr(stack, name).removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=60) as raw:
+            raw.sendall(b"GET /healthz HTTP/1.1\r\nHost: cwshub\r\n\r\n")
+            answered = b""
+            while not answered.endswith(b"}"):  # the whole reply: headers and the JSON body
+                answered += raw.recv(65536)
+            assert answered.startswith(b"HTTP/1.1 200 ")
+            raw.sendall(b"GET /healthz HTTP/1.1\r\nHost: cwshub\r\nX-Slow: ")
+            assert raw.recv(65536) == b""  # closed, instead of waiting for ever
+        with socket.create_connection((host, int(port)), timeout=60) as raw:
+            raw.sendall(b"GET /healthz HTTP/1.1\r\nHost: cwshub\r\nX-Slow: ")
+            assert raw.recv(65536) == b""
+
+
 class TestAuthenticationFirst:
     """As reproduced against `make run`: anonymous and forged callers learn nothing from
     validation, through the gateway."""
