@@ -93,7 +93,22 @@ def source_address(
         except ValueError:
             break  # unreadable: the last proxy is as far as we can trust
         address = hop
-    return address
+    return _source(address)
+
+
+def _source(address: str) -> str:
+    """What the sign-in throttles and the lockout count as one source: an IPv4 address, or
+    an IPv6 address's /64, which one subscriber holds whole (counting each of its addresses
+    apart would give one attacker as many sources as it likes)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 def _is_trusted(address: str, trusted: list[IPv4Network | IPv6Network]) -> bool:

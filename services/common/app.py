@@ -283,6 +283,8 @@ def build_app(
         app.add_middleware(Idempotency)
     for middleware_class, options in middleware:  # innermost first
         app.add_middleware(middleware_class, **options)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_body_bytes, max_seconds=settings.body_timeout_seconds
+    )
     app.add_middleware(Observability, metrics=app.state.metrics)
     return app

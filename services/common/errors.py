@@ -81,6 +81,12 @@ class PreconditionRequired(DomainError):
     title = "If-Match is required"
 
 
+class RequestTimeout(DomainError):
+    status = 408
+    slug = "request-timeout"
+    title = "The request took too long to arrive"
+
+
 class PayloadTooLarge(DomainError):
     status = 413
     slug = "payload-too-large"

@@ -2,6 +2,7 @@
 (Observability), the body size limit (BodyLimit), and Idempotency-Key on POST (Idempotency).
 No framework types: an ASGI scope is a dict."""
 
+import asyncio
 import datetime as dt
 import logging
 import re
@@ -21,6 +22,7 @@ from services.common.errors import (
     FieldError,
     InvalidInput,
     PayloadTooLarge,
+    RequestTimeout,
     problem_for,
 )
 from services.common.logging import current_request_id, request_context
@@ -137,11 +139,13 @@ class BodyLimit:
     """Pure ASGI middleware: a body over `max_bytes` is refused with 413, whether it announces
     its length or comes chunked. The count is kept as the bytes arrive, so nothing past the
     limit is buffered or relayed: the client is answered at once, and the app, still reading,
-    gets PayloadTooLarge from `receive`."""
+    gets PayloadTooLarge from `receive`. A body still incomplete `max_seconds` after the
+    request began is refused the same way, with 408 (a slowloris holds nothing for long)."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, max_seconds: float = 30.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_seconds = max_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -153,11 +157,24 @@ class BodyLimit:
             await send_problem(send, scope, too_large)
             return
         received = 0
+        whole = False
+        deadline = time.monotonic() + self.max_seconds
         reply = Reply(send)
 
         async def counted_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, whole
+            if whole:  # after the body, receive waits for the disconnect: no deadline
+                return await receive()
+            try:
+                async with asyncio.timeout(max(deadline - time.monotonic(), 0)):
+                    message = await receive()
+            except TimeoutError:
+                late = RequestTimeout(
+                    f"The body did not arrive within {self.max_seconds:g} seconds."
+                )
+                await reply.answer_instead(scope, late)
+                raise late from None
+            whole = message["type"] != "http.request" or not message.get("more_body", False)
             received += len(message.get("body", b""))
             if received > self.max_bytes:
                 await reply.answer_instead(scope, too_large)
@@ -235,8 +252,11 @@ class Idempotency:
             await send({"type": "http.response.body", "body": stored.body})
 
     async def _first(self, scope: Scope, body: bytes, send: Send, claim: idempotency.Claim) -> None:
+        """Run the request; its reply's last part leaves only once the record is settled, so a
+        client retrying the moment it has the reply gets the replay, not 'still running'."""
         status, headers, chunks = 500, [], []
         sent = False
+        last: Message | None = None
 
         async def replay_body() -> Message:
             nonlocal sent
@@ -246,24 +266,32 @@ class Idempotency:
             return {"type": "http.request", "body": body, "more_body": False}
 
         async def capture(message: Message) -> None:
-            nonlocal status, headers
+            nonlocal status, headers, last
             if message["type"] == "http.response.start":
                 status, headers = message["status"], list(message.get("headers", []))
-            elif message["type"] == "http.response.body" and idempotency.kept(status):
-                chunks.append(message.get("body", b""))
+            elif message["type"] == "http.response.body":
+                if idempotency.kept(status):
+                    chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    last = message
+                    return
             await send(message)
 
         try:
             await self.app(scope, replay_body, capture)
         finally:
-            await idempotency.settle(
-                scope["app"].state.sessionmaker,
-                claim,
-                status=status,
-                headers=headers,
-                body=b"".join(chunks),
-                secret_fields=tuple(scope.get(idempotency.SECRET_FIELDS, ())),
-            )
+            try:
+                await idempotency.settle(
+                    scope["app"].state.sessionmaker,
+                    claim,
+                    status=status,
+                    headers=headers,
+                    body=b"".join(chunks),
+                    secret_fields=tuple(scope.get(idempotency.SECRET_FIELDS, ())),
+                )
+            finally:
+                if last is not None:
+                    await send(last)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

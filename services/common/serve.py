@@ -19,6 +19,7 @@ import httpx
 import uvicorn
 from prometheus_client import start_http_server
 from pydantic import ValidationError
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from services.common.db import create_engine, ping, safe_url
 from services.common.settings import one_line
@@ -31,6 +32,48 @@ DEFAULT_PORTS = {
     "reports": 8004,
     "linkages": 8005,
 }
+
+
+class DeadlineProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP protocol, with a deadline on request headers: uvicorn waits for ever
+    for headers that stop arriving (a slowloris), on a new connection and on a kept-alive
+    one. Headers must arrive whole within the app's `body_timeout_seconds` (the body has the
+    same deadline, in services.common.middleware.BodyLimit), or the connection is closed."""
+
+    header_timeout = 30.0
+    _header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_header_timer()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.cycle is not None and not self.cycle.response_complete:
+            return  # headers done: the body's deadline is BodyLimit's
+        self._arm_header_timer()
+
+    def on_headers_complete(self) -> None:
+        self._cancel_header_timer()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_header_timer()
+        super().connection_lost(exc)
+
+    def _arm_header_timer(self) -> None:
+        if self._header_timer is None and not self.transport.is_closing():
+            self._header_timer = self.loop.call_later(self.header_timeout, self._too_slow)
+
+    def _cancel_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _too_slow(self) -> None:
+        self._header_timer = None
+        if self.cycle is None or self.cycle.response_complete:
+            self.transport.close()
 
 
 def fail(message: str) -> None:
@@ -103,12 +146,17 @@ def main(argv: list[str] | None = None) -> None:
     if args.metrics_port:
         # Its own port, so no route, proxy path or ingress rule can make metrics public.
         start_http_server(args.metrics_port, args.host, registry=app.state.metrics.registry)
+    protocol = type(
+        "Protocol",
+        (DeadlineProtocol,),
+        {"header_timeout": getattr(app.state.settings, "body_timeout_seconds", 30.0)},
+    )
     uvicorn.run(
         app,
         host=args.host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=protocol,
         access_log=False,
         log_config=None,
         server_header=False,

@@ -62,6 +62,9 @@ class ServiceSettings(ExplicitEnvironment):
     db_pool_size: int = Field(default=10, ge=1)
     # Bodies are JSON documents a person types: 1 MiB is ample, and bounds what a request holds.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    # A body must arrive whole within this time: a client that sends a few bytes and stops
+    # (slowloris) would otherwise hold its connection and its coroutine for ever.
+    body_timeout_seconds: float = Field(default=30, gt=0)
     # How long an Idempotency-Key stays reserved by a request that never settles it (a crash):
     # longer than any request runs, short enough that a retry soon works.
     idempotency_reservation_seconds: float = Field(default=60, gt=0)

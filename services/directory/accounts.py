@@ -17,9 +17,14 @@ from services.common.etag import etag, require_match
 from services.directory import audit, feeds, passwords, refresh
 from services.directory.counties import find_region
 from services.directory.hashing import hash_password
-from services.directory.models import Account, County
+from services.directory.models import Account, Contact, County, Designation
 
 COUNTY_ROLES = frozenset({"county_user", "county_admin"})
+# Designations a county administrator makes for its own people; the others (ssc,
+# regional_chair, committee_member) are the office's, and act through the linked account.
+COUNTY_KINDS = frozenset(
+    {"spoc", "probation_spoc", "bo_admin", "state_admin", "web_admin", "sbc_admin"}
+)
 AUDITED_FIELDS = ("display_name", "email", "county_fips", "region_id", "roles", "perms", "active")
 
 
@@ -65,10 +70,32 @@ def check_grants(principal: Principal, *, roles: set[str], perms: set[str]) -> N
         )
 
 
-def check_administers(principal: Principal, account: Account) -> None:
+async def check_administers(session: AsyncSession, principal: Principal, account: Account) -> None:
     """Edit, reset, unlock, deactivate or link only an account whose roles and tool permissions
-    you could have granted: no one takes over an account more powerful than their own."""
+    you could have granted: no one takes over an account more powerful than their own. An
+    account whose person holds a designation the office made (a regional chair keeps its user
+    group's calendar) is the office's to act on, as that person's contact link is."""
     check_grants(principal, roles=set(account.roles), perms=set(account.perms))
+    if "office_admin" in principal.roles:
+        return
+    held = sorted(
+        set(
+            await session.scalars(
+                select(Designation.kind)
+                .join(Contact)
+                .where(
+                    Contact.account_id == account.id,
+                    Designation.ended_on.is_(None),
+                    Designation.kind.not_in(COUNTY_KINDS),
+                )
+            )
+        )
+    )
+    if held:
+        raise Forbidden(
+            "The office acts on accounts of people holding designations it made "
+            f"({', '.join(held)})."
+        )
 
 
 async def _check_placement(
@@ -155,7 +182,7 @@ async def update_account(
     if_match: str | None,
 ) -> Account:
     """Edit names, roles, tool permissions or the active flag of an account one administers."""
-    check_administers(principal, account)
+    await check_administers(session, principal, account)
     roles = set(changes.get("roles", account.roles))
     check_grants(principal, roles=roles, perms=set(changes.get("perms", account.perms)))
     require_match(if_match, etag(account.version))
@@ -190,7 +217,7 @@ async def update_account(
 
 async def reset_password(session: AsyncSession, *, principal: Principal, account: Account) -> str:
     """A one-time password for the account; its holder must choose a new one to sign in."""
-    check_administers(principal, account)
+    await check_administers(session, principal, account)
     one_time = passwords.one_time_password()
     account.password_hash = await hash_password(one_time)
     account.must_change_password = True
@@ -210,7 +237,7 @@ async def reset_password(session: AsyncSession, *, principal: Principal, account
 
 async def unlock(session: AsyncSession, *, principal: Principal, account: Account) -> Account:
     """Lift a lockout before it runs out (the administrator has checked with the person)."""
-    check_administers(principal, account)
+    await check_administers(session, principal, account)
     before = account.locked_until
     account.locked_until, account.failed_logins = None, 0
     await session.flush()

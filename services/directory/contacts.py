@@ -21,9 +21,7 @@ from services.directory import accounts, audit
 from services.directory.counties import find_region
 from services.directory.models import Account, Committee, Contact, County, Designation
 
-COUNTY_KINDS = frozenset(
-    {"spoc", "probation_spoc", "bo_admin", "state_admin", "web_admin", "sbc_admin"}
-)
+COUNTY_KINDS = accounts.COUNTY_KINDS
 ONE_PER_COUNTY = frozenset({"spoc", "probation_spoc"})
 KINDS = COUNTY_KINDS | {"ssc", "regional_chair", "committee_member"}
 AUDITED_FIELDS = ("name", "title", "email", "phone", "personal_phone", "county_fips", "account_id")
@@ -148,7 +146,7 @@ async def _check_link(
     account = await session.scalar(accounts.scoped(principal).where(Account.id == account_id))
     try:
         if account is not None:
-            accounts.check_administers(principal, account)
+            await accounts.check_administers(session, principal, account)
             return
     except Forbidden:
         pass

@@ -131,6 +131,7 @@ async def file_request(
     check_rules(type=type, details=details, county=facts, now=now)
     ticket = details.get("help_desk_ticket") if type == "ddr" else None
     if ticket:
+        ticket = ticket.upper()  # HD-1 and hd-1 are one ticket: it backs one open DDR
         await check_ticket_free(session, ticket)
     number = await next_number(session, type=type, year=now.astimezone(PACIFIC).year)
     request = Request(

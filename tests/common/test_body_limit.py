@@ -1,7 +1,9 @@
 """The kit's body limit: a body past the limit is 413 whether it announces its length or comes
 chunked, and nothing past the limit is read; on a kit app and on the directory, whose
-Idempotency middleware reads whole bodies."""
+Idempotency middleware reads whole bodies. A body that stops arriving (slowloris) is 408 once
+the body deadline passes, rather than holding the connection for ever."""
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -41,10 +43,25 @@ class Sender:
             yield self.chunk
 
 
+class Stalled:
+    """A chunked body that sends one chunk and then nothing more, until the test ends."""
+
+    def __init__(self) -> None:
+        self.never = asyncio.Event()
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield b'{"text": "'
+        await self.never.wait()
+        yield b'"}'
+
+
 @pytest.fixture(scope="module")
 async def kit(key_files: dict[str, Path]) -> AsyncIterator[httpx.AsyncClient]:
     settings = ServiceSettings(
-        env="test", public_key_file=key_files["public"], max_body_bytes=LIMIT
+        env="test",
+        public_key_file=key_files["public"],
+        max_body_bytes=LIMIT,
+        body_timeout_seconds=0.2,
     )
     app = build_app(name="kit", title="kit", description="", settings=settings, routers=[router])
     async with in_process(app, "kit") as client:
@@ -67,6 +84,21 @@ class TestKitApp:
         reply = await kit.post("/notes", content=b"x" * (LIMIT + 1), headers=auth(mint()))
         assert reply.json()["type"] == "/problems/payload-too-large"
         assert_problem(reply, 413)
+
+    async def test_a_body_that_stops_arriving_is_408(
+        self, kit: httpx.AsyncClient, mint: Mint
+    ) -> None:
+        # The guard only keeps the old behaviour (waiting for ever) from hanging the suite.
+        reply = await asyncio.wait_for(
+            kit.post(
+                "/notes",
+                content=Stalled(),
+                headers={**auth(mint()), "Content-Type": "application/json"},
+            ),
+            timeout=30,
+        )
+        assert reply.json()["type"] == "/problems/request-timeout"
+        assert_problem(reply, 408)
 
     async def test_a_body_within_the_limit_is_served(
         self, kit: httpx.AsyncClient, mint: Mint

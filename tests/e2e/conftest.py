@@ -84,6 +84,8 @@ def stack(
         # Long enough for a sign-in's password hash on a busy 2-core machine; /echo/slow
         # outlasts it, for the 504 test.
         "GATEWAY_UPSTREAM_TIMEOUT_SECONDS": "5",
+        # Short, so the slow-body tests see the 408 soon (the default is 30 s).
+        "GATEWAY_BODY_TIMEOUT_SECONDS": "2",
         "GATEWAY_MAX_FAILURES_PER_USERNAME": "3",
         "GATEWAY_MAX_FAILURES_PER_ADDRESS": "1000",
         "GATEWAY_CORS_ORIGINS": json.dumps([FRONTEND]),
@@ -102,6 +104,7 @@ def stack(
         "REQUESTS_DATABASE_URL": requests_db,
         "REQUESTS_JWKS_URL": urls["gateway"] + "/.well-known/jwks.json",
         "REQUESTS_DIRECTORY_URL": urls["directory"],
+        "REQUESTS_BODY_TIMEOUT_SECONDS": "2",
     }
     names = ("gateway", "directory", "requests", "echo")
     logs = {name: logs_dir / f"{name}.log" for name in names}

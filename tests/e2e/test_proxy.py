@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -176,6 +177,58 @@ class TestBodyLimit:
             assert_problem(reply, 413)
             anonymous = direct.post("/api/v1/requests", content=chunked(30 * MiB), headers=JSON)
             assert_problem(anonymous, 401)
+
+
+def stalled_body(base_url: str, path: str, headers: dict[str, str]) -> bytes:
+    """Announce a 100-byte body, send 8 bytes of it and then nothing (a slowloris): what the
+    server answers, read until it closes (the socket timeout only keeps a hang from lasting)."""
+    host, port = base_url.removeprefix("http://").split(":")
+    lines = [f"POST {path} HTTP/1.1", "Host: cwshub", "Content-Length: 100", "Connection: close"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    with socket.create_connection((host, int(port)), timeout=60) as raw:
+        raw.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + b'{"type":')
+        reply = b""
+        while chunk := raw.recv(65536):
+            reply += chunk
+    return reply
+
+
+class TestSlowBody:
+    """A body that stops arriving is 408 once the body deadline passes (2 s in these tests),
+    at the gateway and at a service: nobody holds a connection for ever with a few bytes."""
+
+    def test_gateway_answers_408_to_an_anonymous_stalled_body(self, stack: Stack) -> None:
+        reply = stalled_body(stack.gateway, "/api/v1/requests", JSON)
+        assert reply.startswith(b"HTTP/1.1 408 "), reply[:200]
+        assert b"/problems/request-timeout" in reply
+
+    def test_a_service_answers_408_to_a_signed_in_stalled_body(
+        self, stack: Stack, mint: Mint
+    ) -> None:
+        token = mint(roles=["county_user"], county="06067", perms=["mac"])
+        headers = {**auth(token), **JSON, "Idempotency-Key": uuid.uuid4().hex}
+        reply = stalled_body(stack.requests, "/api/v1/requests", headers)
+        assert reply.startswith(b"HTTP/1.1 408 "), reply[:200]
+
+
+class TestSlowHeaders:
+    """Request headers that stop arriving end the connection once the request deadline
+    passes (2 s here), on a new connection and on a kept-alive one."""
+
+    @pytest.mark.parametrize("name", ["gateway", "requests"])
+    def test_half_sent_headers_are_dropped(self, stack: Stack, name: str) -> None:
+        host, port = getattr(stack, name).removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=60) as raw:
+            raw.sendall(b"GET /healthz HTTP/1.1\r\nHost: cwshub\r\n\r\n")
+            answered = b""
+            while not answered.endswith(b"}"):  # the whole reply: headers and the JSON body
+                answered += raw.recv(65536)
+            assert answered.startswith(b"HTTP/1.1 200 ")
+            raw.sendall(b"GET /healthz HTTP/1.1\r\nHost: cwshub\r\nX-Slow: ")
+            assert raw.recv(65536) == b""  # closed, instead of waiting for ever
+        with socket.create_connection((host, int(port)), timeout=60) as raw:
+            raw.sendall(b"GET /healthz HTTP/1.1\r\nHost: cwshub\r\nX-Slow: ")
+            assert raw.recv(65536) == b""
 
 
 class TestAuthenticationFirst:

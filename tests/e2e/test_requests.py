@@ -1,10 +1,12 @@
 """The requests service behind the real gateway, with the demo logins: the issue's
 'done means' walk, end to end over HTTP."""
 
+import uuid
+
 import httpx
 
-from tests.conftest import assert_problem
-from tests.e2e.conftest import token_for
+from tests.conftest import Mint, assert_problem
+from tests.e2e.conftest import Stack, token_for
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -85,3 +87,25 @@ def test_the_merged_openapi_documents_requests(gateway: httpx.Client) -> None:
     spec = gateway.get("/openapi.json").json()
     assert "/api/v1/requests/{request_id}/transitions" in spec["paths"]
     assert "MacDetails" in spec["components"]["schemas"]
+
+
+def test_a_retry_right_after_the_reply_is_its_replay(stack: Stack, mint: Mint) -> None:
+    """The reply of an idempotent POST leaves the service only once its record is settled, so
+    a retry sent the moment the reply arrives replays it (never 409 'still running'). Straight
+    to the service: the gateway's hop would hide the gap."""
+    token = mint(roles=["county_user"], county="06067", perms=["mac"])
+    body = {
+        "type": "mac",
+        "county": "06067",
+        "title": "Retried at once",
+        "details": {"category": "move", "location": "Sacramento, room 1"},
+    }
+    with httpx.Client(base_url=stack.requests, timeout=30) as service:
+        for _ in range(10):
+            headers = {**bearer(token), "Idempotency-Key": uuid.uuid4().hex}
+            first = service.post("/api/v1/requests", json=body, headers=headers)
+            retry = service.post("/api/v1/requests", json=body, headers=headers)
+            assert first.status_code == 201, first.text
+            assert retry.status_code == 201, retry.text
+            assert retry.headers["idempotent-replayed"] == "true"
+            assert retry.json()["number"] == first.json()["number"]

@@ -148,6 +148,12 @@ PROXY = [ipaddress.ip_network("10.0.0.0/8")]
         ("10.0.0.5", ["not-an-address"], PROXY, "10.0.0.5"),
         # A direct caller outside the proxies cannot choose its address.
         ("203.0.113.9", ["10.0.0.1"], PROXY, "203.0.113.9"),
+        # IPv6: one subscriber holds a whole /64, so each address of it is the same source
+        # (else one attacker is as many 'sources' as it likes, for throttles and lockouts).
+        ("2001:db8:1:2::1", [], [], "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff:ffff:ffff:fffe", [], [], "2001:db8:1:2::/64"),
+        ("10.0.0.5", ["2001:db8:1:2:aaaa::9"], PROXY, "2001:db8:1:2::/64"),
+        ("::ffff:203.0.113.9", [], [], "203.0.113.9"),
     ],
 )
 def test_the_source_address(peer: str, forwarded: list[str], trusted: list, source: str) -> None:

@@ -167,6 +167,21 @@ class TestGuideRules:
         assert first["number"] in problem["detail"]
         assert problem["errors"][0]["field"] == "details.help_desk_ticket"
 
+    @pytest.mark.parametrize(
+        ("first", "again"), [("HD-CASE-1", "hd-case-1"), ("hd-Case-2", "HD-CASE-2")]
+    )
+    async def test_a_ticket_is_one_ticket_in_any_case(
+        self, client: httpx.AsyncClient, people: People, first: str, again: str
+    ) -> None:
+        """Help desk ticket numbers are not case-sensitive: another spelling is the same one."""
+        await file(client, people.helpdesk(), "ddr", help_desk_ticket=first)
+        reply = await client.post(
+            "/api/v1/requests",
+            json=body_for("ddr", help_desk_ticket=again),
+            headers=auth(people.helpdesk()),
+        )
+        assert_problem(reply, 409)
+
     async def test_a_closed_ddr_frees_its_ticket(
         self, client: httpx.AsyncClient, people: People
     ) -> None:
