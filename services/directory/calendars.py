@@ -18,7 +18,7 @@ from services.common.auth import Principal
 from services.common.errors import FieldError, Forbidden, InvalidInput, NotFound, Unauthorized
 from services.common.etag import etag, require_match
 from services.directory import audit, recurrence
-from services.directory.contacts import is_regional_chair
+from services.directory.designations import is_regional_chair
 from services.directory.models import (
     CalendarEntry,
     CalendarException,

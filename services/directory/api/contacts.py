@@ -12,7 +12,7 @@ from services.common.errors import Forbidden
 from services.common.etag import etag
 from services.common.paging import Page, paginate
 from services.common.schemas import problem_responses
-from services.directory import contacts
+from services.directory import contacts, designations
 from services.directory.counties import find_region
 from services.directory.deps import CountyDep
 from services.directory.models import Contact
@@ -181,7 +181,7 @@ async def create_designation(
     session: SessionDep, principal: PrincipalDep, contact_id: uuid.UUID, body: DesignationCreate
 ) -> DesignationRead:
     contact = await contacts.get_contact(session, contact_id, principal=principal)
-    designation = await contacts.designate(
+    designation = await designations.designate(
         session,
         principal=principal,
         contact=contact,
@@ -205,7 +205,7 @@ async def end_designation(
     session: SessionDep, principal: PrincipalDep, contact_id: uuid.UUID, designation_id: uuid.UUID
 ) -> Response:
     contact = await contacts.get_contact(session, contact_id, principal=principal)
-    await contacts.end_designation(
+    await designations.end_designation(
         session, principal=principal, contact=contact, designation_id=designation_id
     )
     return Response(status_code=204)
@@ -237,4 +237,4 @@ async def list_county_contacts(
 async def read_county_ssc(
     session: SessionDep, principal: PrincipalDep, county: CountyDep
 ) -> ContactRead:
-    return read(principal, await contacts.county_ssc(session, county=county))
+    return read(principal, await designations.county_ssc(session, county=county))

@@ -11,7 +11,7 @@ from services.common.errors import NotFound
 from services.common.etag import etag, matches
 from services.common.paging import Page, paginate
 from services.common.schemas import Instant, problem_responses
-from services.directory import audit, contacts, counties
+from services.directory import audit, counties, designations
 from services.directory.deps import CountyDep
 from services.directory.models import AuditEvent, Committee, County, Region
 from services.directory.schemas import (
@@ -54,7 +54,9 @@ async def read_region(
     region = await session.get(Region, region_id)
     if region is None:
         raise NotFound(f"There is no region with id {region_id}.")
-    sscs, chair = await contacts.region_people(session, principal=principal, region_id=region.id)
+    sscs, chair = await designations.region_people(
+        session, principal=principal, region_id=region.id
+    )
     user_group = await session.scalar(select(Committee).where(Committee.region_id == region.id))
     return RegionDetail.model_validate(
         {
