@@ -152,10 +152,18 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def stale_row(request: Request, exc: Exception) -> Response:
         """Another request changed the row between our read and our write: lost updates are
-        impossible, so this one fails as if its If-Match were stale."""
-        return await domain_error(
-            request, PreconditionFailed("The resource changed while you saved; read it again.")
-        )
+        impossible, so this one fails. A change sent with If-Match fails as if its tag were
+        stale (412); one sent without (a vote, a comment) conflicts with the other (409)."""
+        if "if-match" in request.headers:
+            failed: DomainError = PreconditionFailed(
+                "The resource changed while you saved; read it again."
+            )
+        else:
+            failed = Conflict(
+                "Another change to this resource was saved at the same moment; "
+                "nothing of yours was saved: send it again."
+            )
+        return await domain_error(request, failed)
 
     async def integrity_error(request: Request, exc: Exception) -> Response:
         """A constraint the domain did not check first: still the client's conflict, not a

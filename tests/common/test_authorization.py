@@ -86,8 +86,18 @@ class TestDatabaseRefusals:
         body = assert_problem(await client.get("/constraint"), 409)
         assert "nothing was saved" in body["detail"] and "duplicate" not in body["detail"]
 
-    async def test_stale_row_is_412(self, client: httpx.AsyncClient) -> None:
-        assert_problem(await client.get("/stale"), 412)
+    async def test_stale_row_is_412_to_a_change_sent_with_if_match(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        assert_problem(await client.get("/stale", headers={"If-Match": '"3"'}), 412)
+
+    async def test_stale_row_is_409_to_a_change_sent_without(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        """A vote or a comment carries no If-Match: a 412 would tell it to fix a tag it never
+        sent. It lost a race: nothing was saved, and sending it again is the answer."""
+        body = assert_problem(await client.get("/stale"), 409)
+        assert "send it again" in body["detail"]
 
 
 class Note(BaseModel):

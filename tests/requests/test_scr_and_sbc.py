@@ -88,7 +88,8 @@ class TestScrVotes:
             *(vote(client, office, scr_in_vote, "approve", region=r) for r in regions)
         )
         codes = [r.status_code for r in replies]
-        assert codes.count(201) >= 3 and set(codes) <= {201, 409, 412}, codes
+        # Sent without If-Match, a vote that lost a race is a 409 to send again, never a 412.
+        assert codes.count(201) >= 3 and set(codes) <= {201, 409}, codes
         url = f"/api/v1/requests/{scr_in_vote['id']}"
         assert (await client.get(url, headers=auth(office))).json()["state"] == "soc_review"
         history = (await client.get(url + "/history", headers=auth(office))).json()["items"]
