@@ -151,8 +151,11 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = PayloadTooLarge(f"The body is over {self.max_bytes} bytes.")
         length = _header(scope, b"content-length")
+        if length in (None, "0") and _header(scope, b"transfer-encoding") is None:
+            await self.app(scope, receive, send)  # no body (most reads): nothing to bound
+            return
+        too_large = PayloadTooLarge(f"The body is over {self.max_bytes} bytes.")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             await send_problem(send, scope, too_large)
             return
