@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.common.db import UtcDateTime
+from services.common.events import Event
 
 log = logging.getLogger("cwshub.outbox")
 metadata = MetaData()
@@ -60,20 +61,19 @@ def drop_table(op: Any) -> None:
     op.drop_table(event.name)
 
 
-async def add(
-    session: AsyncSession, *, source: str, type: str, subject: str, data: dict[str, Any]
-) -> str:
-    """Write an event in the caller's transaction; it is sent only if that commits."""
+async def add(session: AsyncSession, payload: Event, *, source: str) -> str:
+    """Write an event in the caller's transaction; it is sent only if that commits. `payload`
+    is the event's typed model (services.common.events), shared with its receivers."""
     now = dt.datetime.now(dt.UTC)
     event_id = str(uuid.uuid4())
     await session.execute(
         insert(event).values(
             id=event_id,
             source=source,
-            type=type,
-            subject=subject,
+            type=str(payload.event_type),
+            subject=payload.subject,
             time=now,
-            data=data,
+            data=payload.data(),
             attempts=0,
             next_attempt_at=now,
         )

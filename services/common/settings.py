@@ -3,8 +3,10 @@
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.common import registry
 
 DATA_DIR = Path(".data")
 Environment = Literal["dev", "test", "prod"]
@@ -28,6 +30,12 @@ class ExplicitEnvironment(BaseSettings):
                 "developer's machine)"
             )
         return data
+
+
+def dev_client_secret(service: str) -> str:
+    """The secret of a service's API client under `make run` and in tests: the seed gives the
+    client this secret, and a service in dev uses it when none is set. Never valid in prod."""
+    return f"dev-only-client-secret-{service}"
 
 
 def one_line(exc: ValidationError) -> str:
@@ -68,6 +76,29 @@ class ServiceSettings(ExplicitEnvironment):
     # How long an Idempotency-Key stays reserved by a request that never settles it (a crash):
     # longer than any request runs, short enough that a retry soon works.
     idempotency_reservation_seconds: float = Field(default=60, gt=0)
+
+    # Where every process listens (the gateway included): name -> base URL. Events go to a
+    # subscriber's /internal/events there; the gateway's /auth/token gives the service's token.
+    service_urls: dict[str, str] = Field(default_factory=registry.local_urls)
+    # This service's own API client (`service.<name>`, kind service): its secret, given
+    # directly or (better, in production) as a file. Background work calls other services with
+    # the token it gets; calls made for a user keep the user's token.
+    client_secret: SecretStr | None = None
+    client_secret_file: Path | None = None
+
+    # The outbox relay: a delivery (one event to one subscriber) is dead after this many
+    # attempts or this age, whichever comes first; delivered rows go after the retention.
+    outbox_max_attempts: int = Field(default=12, ge=1)
+    outbox_max_age_seconds: float = Field(default=24 * 3600, gt=0)
+    outbox_retention_seconds: float = Field(default=7 * 24 * 3600, gt=0)
+    # The inbox: a handler that raises is answered 503 (send again) this many times, then the
+    # event is recorded as failed and acknowledged, so it does not hold back the stream.
+    inbox_max_attempts: int = Field(default=5, ge=1)
+
+    @classmethod
+    def service_name(cls) -> str:
+        """directory, requests ...: the env prefix without its underscore, lower case."""
+        return str(cls.model_config.get("env_prefix", "")).rstrip("_").lower()
 
     def default_sqlite_url(self, name: str) -> str:
         return f"sqlite+aiosqlite:///{DATA_DIR / (name + '.db')}"

@@ -11,6 +11,7 @@ from services.common import outbox
 from services.common.auth import Principal
 from services.common.errors import FieldError, Forbidden, InvalidInput
 from services.common.etag import etag, require_match
+from services.common.events import CountyChanged
 from services.directory import audit
 from services.directory.models import County, Region
 
@@ -95,16 +96,14 @@ async def update_county(
     moved = before["region_id"] != after["region_id"]
     await outbox.add(
         session,
+        CountyChanged(
+            fips=county.fips,
+            region_id=county.region_id,
+            cws_configuration=county.cws_configuration,
+            concurrent_lan=county.concurrent_lan,
+            version=county.version,
+        ),
         source="/directory",
-        type="county.changed",
-        subject=county.fips,
-        data={
-            "fips": county.fips,
-            "region_id": str(county.region_id),
-            "cws_configuration": county.cws_configuration,
-            "concurrent_lan": county.concurrent_lan,
-            "version": county.version,
-        },
     )
     await audit.record(
         session,

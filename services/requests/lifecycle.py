@@ -14,6 +14,7 @@ from services.common import outbox
 from services.common.auth import Principal
 from services.common.errors import FieldError, Forbidden, InvalidInput, InvalidTransition
 from services.common.etag import etag, require_match
+from services.common.events import RequestCommented, RequestCreated, RequestTransitioned
 from services.requests.models import Request, RequestHistory, ScrVote
 
 TERMINAL = frozenset({"done", "rejected", "withdrawn"})
@@ -275,6 +276,11 @@ def cast_vote(
 # its events leave them out, and say which tool permission a county principal needs to be
 # told of it at all (as access.py lets only them read it).
 DDR_WORDS = frozenset({"title", "comment"})
+EVENT_MODELS = {
+    "created": RequestCreated,
+    "transitioned": RequestTransitioned,
+    "commented": RequestCommented,
+}
 
 
 async def announce(session: AsyncSession, request: Request, event: str, **extra: Any) -> None:
@@ -295,9 +301,7 @@ async def announce(session: AsyncSession, request: Request, event: str, **extra:
     if request.type == "ddr":
         data = {k: v for k, v in data.items() if k not in DDR_WORDS}
         data["needs_permission"] = PERMISSION["ddr"]
-    await outbox.add(
-        session, source="/requests", type=f"request.{event}", subject=str(request.id), data=data
-    )
+    await outbox.add(session, EVENT_MODELS[event](**data), source="/requests")
 
 
 async def move(
