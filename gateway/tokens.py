@@ -9,6 +9,7 @@ from jose import jwt
 
 from gateway.keys import SigningKey
 from services.common.auth import ALGORITHM, TOKEN_TYPE
+from services.common.names import Role
 
 
 def sign(key: SigningKey, claims: dict[str, Any]) -> str:
@@ -65,7 +66,7 @@ class InternalToken:
                     "sub": self.subject,
                     "kind": "client",
                     "name": self.subject,
-                    "roles": ["service"],
+                    "roles": [Role.SERVICE],
                 },
                 now=now,
             )

@@ -23,6 +23,7 @@ from jose.exceptions import JOSEError
 
 from services.common.errors import Unauthorized
 from services.common.keyid import key_id
+from services.common.names import OFFICE_ROLES
 
 ALGORITHM = "RS256"
 TOKEN_TYPE = "at+jwt"
@@ -50,7 +51,7 @@ class Principal:
     @property
     def is_office(self) -> bool:
         """Office staff see every county."""
-        return bool(self.roles & {"office_admin", "ssc", "service"})
+        return bool(self.roles & OFFICE_ROLES)
 
     @classmethod
     def from_claims(cls, claims: dict[str, Any]) -> "Principal":

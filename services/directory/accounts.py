@@ -14,12 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.auth import Principal
 from services.common.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from services.common.etag import etag, require_match
+from services.common.names import COUNTY_ROLES, Role
 from services.directory import audit, feeds, passwords, refresh
 from services.directory.counties import find_region
 from services.directory.hashing import hash_password
 from services.directory.models import Account, Contact, County, Designation
 
-COUNTY_ROLES = frozenset({"county_user", "county_admin"})
 # Designations a county administrator makes for its own people; the others (ssc,
 # regional_chair, committee_member) are the office's, and act through the linked account.
 COUNTY_KINDS = frozenset(
@@ -34,9 +34,9 @@ def snapshot(account: Account) -> dict[str, Any]:
 
 def scoped(principal: Principal) -> Select[Any]:
     """The accounts a caller administers: the office all, a county administrator its county's."""
-    if "office_admin" in principal.roles:
+    if Role.OFFICE_ADMIN in principal.roles:
         return select(Account)
-    if "county_admin" in principal.roles and principal.county:
+    if Role.COUNTY_ADMIN in principal.roles and principal.county:
         return select(Account).where(Account.county_fips == principal.county)
     raise Forbidden("Only the office or a county administrator manages accounts.")
 
@@ -55,7 +55,7 @@ def check_grants(principal: Principal, *, roles: set[str], perms: set[str]) -> N
     and so act on an account holding them, only if you could have granted them all. The office
     grants everything; a county administrator the county roles and the tool permissions it
     holds itself."""
-    if "office_admin" in principal.roles:
+    if Role.OFFICE_ADMIN in principal.roles:
         return
     if roles - COUNTY_ROLES:
         raise Forbidden(
@@ -76,7 +76,7 @@ async def check_administers(session: AsyncSession, principal: Principal, account
     account whose person holds a designation the office made (a regional chair keeps its user
     group's calendar) is the office's to act on, as that person's contact link is."""
     check_grants(principal, roles=set(account.roles), perms=set(account.perms))
-    if "office_admin" in principal.roles:
+    if Role.OFFICE_ADMIN in principal.roles:
         return
     held = sorted(
         set(
@@ -116,7 +116,7 @@ async def _check_placement(
         raise InvalidInput(
             f"There is no county {county}.", errors=[FieldError("county", "unknown county")]
         )
-    if "ssc" in roles:
+    if Role.SSC in roles:
         if not region:
             raise InvalidInput(
                 "An SSC needs a region.", errors=[FieldError("region", "required for ssc")]
@@ -138,7 +138,7 @@ async def create_account(
     perms: list[str],
 ) -> tuple[Account, str]:
     """A new account with a one-time password, to be changed at the first sign-in."""
-    if "office_admin" not in principal.roles:
+    if Role.OFFICE_ADMIN not in principal.roles:
         if county not in (None, principal.county):
             raise Forbidden("A county administrator creates accounts in its own county only.")
         county = principal.county

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.auth import Principal
 from services.common.errors import FieldError, Forbidden, InvalidInput, NotFound, Unauthorized
 from services.common.etag import etag, require_match
+from services.common.names import Role
 from services.directory import audit, recurrence
 from services.directory.designations import is_regional_chair
 from services.directory.models import (
@@ -64,9 +65,9 @@ def visible(calendar: str, principal: Principal | None) -> None:
 async def check_may_keep(session: AsyncSession, principal: Principal, entry: CalendarEntry) -> None:
     """The office keeps both calendars; a county administrator who is its region's chair may
     keep its regional user group's meetings."""
-    if "office_admin" in principal.roles:
+    if Role.OFFICE_ADMIN in principal.roles:
         return
-    if "county_admin" in principal.roles and entry.calendar == "events" and entry.committee_id:
+    if Role.COUNTY_ADMIN in principal.roles and entry.calendar == "events" and entry.committee_id:
         committee = await session.get(Committee, entry.committee_id)
         if (
             committee is not None

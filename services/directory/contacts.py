@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.auth import Principal
 from services.common.errors import FieldError, Forbidden, InvalidInput, NotFound
 from services.common.etag import etag, require_match
+from services.common.names import Role
 from services.directory import accounts, audit
 from services.directory.models import Account, Contact, County, Designation
 
@@ -26,7 +27,7 @@ def snapshot(contact: Contact) -> dict[str, Any]:
 
 # Systems that read every county's people: the help desk takes calls from every county's staff,
 # and the services (notifications to SPOCs) serve every county.
-READ_EVERY_COUNTY = frozenset({"helpdesk", "service"})
+READ_EVERY_COUNTY = frozenset({Role.HELPDESK, Role.SERVICE})
 
 
 def readable(principal: Principal) -> ColumnElement[bool]:
@@ -52,9 +53,9 @@ def sees_personal_phone(principal: Principal, contact: Contact) -> bool:
 
 def check_may_edit(principal: Principal, county: str | None) -> None:
     """The office keeps everyone; a county administrator its own county's people."""
-    if "office_admin" in principal.roles:
+    if Role.OFFICE_ADMIN in principal.roles:
         return
-    if "county_admin" in principal.roles and county is not None and county == principal.county:
+    if Role.COUNTY_ADMIN in principal.roles and county is not None and county == principal.county:
         return
     raise Forbidden("Only the office, or the county's administrator for its own people.")
 
@@ -146,7 +147,7 @@ def _check_relink(principal: Principal, contact: Contact) -> None:
     """Designations the office makes (SSC, regional chair, committee member) act through the
     linked account, so only the office moves such a person's link: a county administrator
     linking its region's chair to itself would take over the user group's calendar."""
-    if "office_admin" in principal.roles:
+    if Role.OFFICE_ADMIN in principal.roles:
         return
     held = sorted(
         {d.kind for d in contact.designations if d.ended_on is None and d.kind not in COUNTY_KINDS}

@@ -12,6 +12,7 @@ from services.common.auth import Principal
 from services.common.errors import FieldError, Forbidden, InvalidInput
 from services.common.etag import etag, require_match
 from services.common.events import CountyChanged
+from services.common.names import Role
 from services.directory import audit
 from services.directory.models import County, Region
 
@@ -48,9 +49,9 @@ async def find_region(session: AsyncSession, ref: str) -> Region:
 
 def check_may_edit(principal: Principal, county: County, fields: set[str]) -> None:
     """The office edits everything; a county administrator only its own county's contact fields."""
-    if "office_admin" in principal.roles:
+    if Role.OFFICE_ADMIN in principal.roles:
         return
-    if "county_admin" in principal.roles and principal.county == county.fips:
+    if Role.COUNTY_ADMIN in principal.roles and principal.county == county.fips:
         others = sorted(fields - COUNTY_CONTACT_FIELDS)
         if others:
             raise Forbidden(

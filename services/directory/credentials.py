@@ -12,10 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.errors import FieldError, InvalidInput, Unauthorized
+from services.common.names import Perm
 from services.directory import audit, feeds, hashing, passwords, refresh, twofactor
 from services.directory.models import Account, ApiClient, SignInFailure
 
-TOOL_PERMISSIONS = ("mac", "ddr", "scr", "vpn", "sbc", "relocation", "reports", "linkages")
+TOOL_PERMISSIONS = tuple(str(perm) for perm in Perm)
 
 _DUMMY_HASH = hashing.hash_secret("not a real password; equalizes timing for unknown usernames")
 

@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from services.common.auth import TokenVerifier
 from services.common.deps import PrincipalDep, SessionDep, authenticator, bearer
 from services.common.errors import Forbidden, NotFound, Unauthorized
+from services.common.names import Role
 from services.directory import accounts
 from services.directory.credentials import Policy
 from services.directory.models import Account, ApiClient, County
@@ -27,7 +28,7 @@ async def require_gateway(
     verifier: TokenVerifier = request.app.state.internal_verifier
     claims = await verifier.verify(credentials.credentials)
     settings = request.app.state.settings
-    if claims.get("sub") != settings.gateway_subject or "service" not in claims.get("roles", []):
+    if claims.get("sub") != settings.gateway_subject or Role.SERVICE not in claims.get("roles", []):
         raise Forbidden("This endpoint is for the gateway only.")
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
+from services.common.names import Role
 from services.directory import audit
 from services.directory.contacts import (
     COUNTY_KINDS,
@@ -63,7 +64,7 @@ async def designate(
                 errors=[FieldError("kind", "needs a county contact")],
             )
         check_may_edit(principal, contact.county_fips)
-    elif "office_admin" not in principal.roles:
+    elif Role.OFFICE_ADMIN not in principal.roles:
         raise Forbidden(f"The office designates {kind}s.")
     if kind == "state_admin" and director_letter_on is None:
         raise InvalidInput(
@@ -159,7 +160,7 @@ async def end_designation(
         raise NotFound(f"The contact has no designation {designation_id}.")
     if designation.kind in COUNTY_KINDS:
         check_may_edit(principal, designation.county_fips)
-    elif "office_admin" not in principal.roles:
+    elif Role.OFFICE_ADMIN not in principal.roles:
         raise Forbidden(f"The office ends {designation.kind} designations.")
     if designation.ended_on is not None:
         raise Conflict("That designation has already ended.")

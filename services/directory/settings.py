@@ -1,9 +1,10 @@
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from services.common.names import Role
 from services.common.settings import ServiceSettings
 
-PRIVILEGED_ROLES = frozenset({"ssc", "office_admin", "county_admin"})
+PRIVILEGED_ROLES = frozenset({Role.SSC, Role.OFFICE_ADMIN, Role.COUNTY_ADMIN})
 
 
 class Settings(ServiceSettings):

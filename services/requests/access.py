@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.errors import NotFound
+from services.common.names import Perm, Role
 from services.requests import lifecycle
 from services.requests.models import Request, RequestComment, RequestHistory
 
@@ -27,18 +28,20 @@ def scoped_to(principal: Principal, *, working: bool = False) -> Select[Request]
     """The requests the caller sees; `working`: only those it works (when it asks about what is
     internal, such as who is assigned)."""
     stmt = select(Request)
-    if principal.roles & {"office_admin", "service"}:
+    if principal.roles & {Role.OFFICE_ADMIN, Role.SERVICE}:
         return stmt
-    if "ssc" in principal.roles and principal.region:
+    if Role.SSC in principal.roles and principal.region:
         own = Request.region_id == _uuid(principal.region)
         if working:
             return stmt.where(own)
         return stmt.where(or_(own, and_(Request.type == "scr", Request.state == "regional_vote")))
-    if "helpdesk" in principal.roles:
+    if Role.HELPDESK in principal.roles:
         return stmt.where(Request.submitter_sub == principal.sub)
     if principal.county:
         stmt = stmt.where(Request.county_fips == principal.county)
-        if "ddr" not in principal.perms:  # what to delete, and from which case, is for the DDR tool
+        if (
+            Perm.DDR not in principal.perms
+        ):  # what to delete, and from which case, is for the DDR tool
             stmt = stmt.where(Request.type != "ddr")
         return stmt
     return stmt.where(false())
@@ -46,12 +49,12 @@ def scoped_to(principal: Principal, *, working: bool = False) -> Select[Request]
 
 def works_it(principal: Principal, request: Request) -> bool:
     """The office working the request (and the platform's services) see what is internal."""
-    return "service" in principal.roles or lifecycle.works_region(principal, request.region_id)
+    return Role.SERVICE in principal.roles or lifecycle.works_region(principal, request.region_id)
 
 
 def votes_only(principal: Principal, request: Request) -> bool:
     """An SSC of another region, seeing an SCR only because its region votes on it."""
-    return "ssc" in principal.roles and not works_it(principal, request)
+    return Role.SSC in principal.roles and not works_it(principal, request)
 
 
 def comments_seen(principal: Principal, request: Request) -> Select[RequestComment]:

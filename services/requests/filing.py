@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.errors import Conflict, FieldError, Forbidden, InvalidInput
+from services.common.names import Role
 from services.requests import lifecycle
 from services.requests.business_hours import IBM_HELP_DESK, PACIFIC, is_business_hours
 from services.requests.directory import CountyFacts, Directory
@@ -25,9 +26,9 @@ def check_may_file(
 ) -> None:
     """County principals file for their own county with the type's tool permission; the help
     desk files DDRs for any county; office admins file anything anywhere."""
-    if "office_admin" in principal.roles:
+    if Role.OFFICE_ADMIN in principal.roles:
         return
-    if "helpdesk" in principal.roles:
+    if Role.HELPDESK in principal.roles:
         if type != "ddr":
             raise Forbidden("The help desk files DDRs only.")
         return

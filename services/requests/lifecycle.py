@@ -15,11 +15,18 @@ from services.common.auth import Principal
 from services.common.errors import FieldError, Forbidden, InvalidInput, InvalidTransition
 from services.common.etag import etag, require_match
 from services.common.events import RequestCommented, RequestCreated, RequestTransitioned
+from services.common.names import Perm, Role
 from services.requests.models import Request, RequestHistory, ScrVote
 
 TERMINAL = frozenset({"done", "rejected", "withdrawn"})
 # The tool permission a county user needs to file (and withdraw) each type of request.
-PERMISSION = {"mac": "mac", "relocation": "relocation", "ddr": "ddr", "scr": "scr", "sbc": "sbc"}
+PERMISSION = {
+    "mac": Perm.MAC,
+    "relocation": Perm.RELOCATION,
+    "ddr": Perm.DDR,
+    "scr": Perm.SCR,
+    "sbc": Perm.SBC,
+}
 
 
 def permission_for(type: str, details: dict[str, Any]) -> str:
@@ -31,9 +38,9 @@ def permission_for(type: str, details: dict[str, Any]) -> str:
 
 def works_region(principal: Principal, region_id: uuid.UUID) -> bool:
     """Office staff who work a region's requests: office admins everywhere, an SSC in its own."""
-    if "office_admin" in principal.roles:
+    if Role.OFFICE_ADMIN in principal.roles:
         return True
-    return "ssc" in principal.roles and principal.region == str(region_id)
+    return Role.SSC in principal.roles and principal.region == str(region_id)
 
 
 @dataclass(frozen=True)
@@ -66,8 +73,8 @@ OFFICE = Who(
     "Only the office (an office admin, or the SSC of the county's region) may.",
 )
 OFFICE_ADMIN = Who(
-    "office_admin",
-    lambda p, r: "office_admin" in p.roles,
+    Role.OFFICE_ADMIN,
+    lambda p, r: Role.OFFICE_ADMIN in p.roles,
     "Only an office admin may, recording the System Oversight Committee's decision.",
 )
 SECOND_PERSON = Who(

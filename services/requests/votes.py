@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.errors import Conflict, FieldError, Forbidden, InvalidInput
+from services.common.names import Role
 from services.requests import lifecycle
 from services.requests.directory import RegionFacts
 from services.requests.models import Request, ScrVote
@@ -50,7 +51,7 @@ async def tally(
 def _region(principal: Principal, named: str | None, regions: list[RegionFacts]) -> RegionFacts:
     """The region whose vote this is: an SSC records its own; an office admin names one."""
     if named is None:
-        if "ssc" in principal.roles and principal.region:
+        if Role.SSC in principal.roles and principal.region:
             named = principal.region
         else:
             raise InvalidInput(
@@ -59,7 +60,7 @@ def _region(principal: Principal, named: str | None, regions: list[RegionFacts])
             )
     for region in regions:
         if named in (str(region.id), region.code):
-            if "office_admin" not in principal.roles and str(region.id) != principal.region:
+            if Role.OFFICE_ADMIN not in principal.roles and str(region.id) != principal.region:
                 raise Forbidden("An SSC records its own region's vote only.")
             return region
     raise InvalidInput(

@@ -4,6 +4,7 @@ from fastapi import APIRouter, Depends, Response
 from sqlalchemy import select
 
 from services.common.deps import PageDep, PrincipalDep, SessionDep, require_role, shown_once
+from services.common.names import Role
 from services.common.paging import Page, paginate
 from services.common.schemas import problem_responses
 from services.directory import clients
@@ -19,7 +20,7 @@ from services.directory.schemas import (
 router = APIRouter(
     prefix="/api/v1/api-clients",
     tags=["api clients"],
-    dependencies=[Depends(require_role("office_admin"))],
+    dependencies=[Depends(require_role(Role.OFFICE_ADMIN))],
 )
 
 

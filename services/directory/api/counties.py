@@ -9,6 +9,7 @@ from sqlalchemy import select
 from services.common.deps import PageDep, PrincipalDep, SessionDep, require_role
 from services.common.errors import NotFound
 from services.common.etag import etag, matches
+from services.common.names import Role
 from services.common.paging import Page, paginate
 from services.common.schemas import Instant, problem_responses
 from services.directory import audit, counties, designations
@@ -149,7 +150,7 @@ async def update_county(
     summary="Search the directory's audit log (office only)",
     description="Newest first. `actor` is a subject id or username.",
     tags=["audit"],
-    dependencies=[Depends(require_role("office_admin"))],
+    dependencies=[Depends(require_role(Role.OFFICE_ADMIN))],
     responses=problem_responses(401, 403, 422),
 )
 async def list_audit_events(

@@ -10,6 +10,7 @@ from sqlalchemy import or_
 from services.common.deps import PageDep, PrincipalDep, SessionDep, require_role, shown_once
 from services.common.errors import NotFound
 from services.common.etag import etag
+from services.common.names import Role
 from services.common.paging import Page, paginate
 from services.common.schemas import problem_responses
 from services.directory import accounts
@@ -27,7 +28,7 @@ from services.directory.schemas import (
 router = APIRouter(
     prefix="/api/v1/users",
     tags=["users"],
-    dependencies=[Depends(require_role("office_admin", "county_admin"))],
+    dependencies=[Depends(require_role(Role.OFFICE_ADMIN, Role.COUNTY_ADMIN))],
 )
 
 
@@ -161,7 +162,7 @@ async def unlock_user(
 region_staff = APIRouter(
     prefix="/api/v1/regions",
     tags=["regions"],
-    dependencies=[Depends(require_role("office_admin", "ssc"))],
+    dependencies=[Depends(require_role(Role.OFFICE_ADMIN, Role.SSC))],
 )
 
 
@@ -184,8 +185,8 @@ async def read_region_staff(
 ) -> StaffRead:
     account = await session.get(Account, user_id)
     works = account is not None and (
-        "office_admin" in account.roles
-        or ("ssc" in account.roles and account.region_id == region_id)
+        Role.OFFICE_ADMIN in account.roles
+        or (Role.SSC in account.roles and account.region_id == region_id)
     )
     if account is None or not account.active or not works:
         raise NotFound(f"No office account {user_id} works region {region_id}.")

@@ -6,13 +6,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from services.common.names import Role
 from services.common.schemas import Patch
 from services.directory.schemas.counties import Fips
 
 ToolPermission = Literal["mac", "ddr", "scr", "vpn", "sbc", "relocation", "reports", "linkages"]
 
 
-UserRole = Literal["county_user", "county_admin", "ssc", "office_admin"]
+UserRole = Literal[Role.COUNTY_USER, Role.COUNTY_ADMIN, Role.SSC, Role.OFFICE_ADMIN]
 
 
 Username = Annotated[
