@@ -3,10 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
-SERVICES := directory requests
 export CWSHUB_TEST_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
-# Nothing defaults to dev (a deployment must say prod): the dev targets say dev.
-DEV_ENV := GATEWAY_ENV=dev DIRECTORY_ENV=dev REQUESTS_ENV=dev
+# Nothing defaults to dev (a deployment must say prod): the dev targets say dev, for the gateway
+# and every service of the registry (services/common/registry.py). `=`, not `:=`: expanded when
+# a recipe runs, after `install` has made the virtualenv that reads the registry.
+DEV_ENV = $(shell $(PY) -m services.common.registry dev-env)
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test test-sqlite test-postgres lint format migrate seed bench contract clean
@@ -25,7 +26,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)  ## create .venv and install cwshub with its pinned dependencies
 
 migrate: install  ## bring every service's database to the latest schema
-	@for s in $(SERVICES); do $(DEV_ENV) $(PY) -m services.common.migrations $$s upgrade || exit 1; done
+	@$(DEV_ENV) $(PY) -m services.common.migrations all upgrade
 
 seed: migrate  ## load the demo logins (dev only)
 	$(DEV_ENV) $(PY) -m services.directory.seed

@@ -4,7 +4,14 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from services.common import registry
 from services.common.settings import DATA_DIR, ExplicitEnvironment
+
+
+def _local_services() -> dict[str, str]:
+    """Every registry service's base URL under `make run` (the gateway is not its own upstream)."""
+    urls = registry.local_urls()
+    return {name: urls[name] for name in registry.names()}
 
 
 class Settings(ExplicitEnvironment):
@@ -28,22 +35,10 @@ class Settings(ExplicitEnvironment):
     access_token_seconds: int = Field(default=900, ge=60, le=3600)
 
     # Where things are: service name -> base URL, and resource (first path segment after
-    # /api/v1/) -> service name.
-    services: dict[str, str] = {
-        "directory": "http://127.0.0.1:8001",
-        "requests": "http://127.0.0.1:8002",
-    }
-    routes: dict[str, str] = {
-        "regions": "directory",
-        "counties": "directory",
-        "audit-events": "directory",
-        "users": "directory",
-        "api-clients": "directory",
-        "committees": "directory",
-        "calendars": "directory",
-        "contacts": "directory",
-        "requests": "requests",
-    }
+    # /api/v1/) -> service name. Both default to the registry (services.common.registry), the
+    # one declaration of services: every service on its `make run` port, and its routes.
+    services: dict[str, str] = Field(default_factory=_local_services)
+    routes: dict[str, str] = Field(default_factory=registry.gateway_routes)
     credentials_service: str = "directory"
 
     upstream_timeout_seconds: float = 30.0

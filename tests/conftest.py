@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,17 @@ def new_directory(key_files: dict[str, Path], **settings: Any) -> FastAPI:
             **settings,
         )
     )
+
+
+def new_service(name: str, key_files: dict[str, Path]) -> FastAPI:
+    """Any registry service's app as the tests configure it (the directory with its keys)."""
+    if name == "directory":
+        return new_directory(key_files)
+    settings = import_module(f"services.{name}.settings").Settings
+    app: FastAPI = import_module(f"services.{name}.app").create_app(
+        settings(env="test", public_key_file=key_files["public"])
+    )
+    return app
 
 
 @pytest.fixture(scope="session")

@@ -20,9 +20,11 @@ from pathlib import Path
 import aiohttp
 import httpx
 
-from services.common.serve import free_port, stop_all, wait_until_healthy
+from services.common import registry
+from services.common.serve import stop_all, wait_until_healthy
 from services.directory.seed import DEMO_PASSWORD
 from tools import bench_requests
+from tools.stack import local_urls, service_env
 
 ROOT = Path(__file__).resolve().parents[1]
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
@@ -89,9 +91,10 @@ def load(url: str, token: str, seconds: int, binary: str | None) -> float:
     return asyncio.run(_python_load(url, token, seconds))
 
 
-def start(name: str, port: int, env: dict[str, str], logs: Path) -> subprocess.Popen:
+def start(name: str, urls: dict[str, str], env: dict[str, str], logs: Path) -> subprocess.Popen:
+    port = urls[name].rsplit(":", 1)[1]
     return subprocess.Popen(
-        [sys.executable, "-m", "services.common.serve", name, "--port", str(port)],
+        [sys.executable, "-m", "services.common.serve", name, "--port", port],
         cwd=ROOT,
         env={**os.environ, **env},
         stdout=(logs / f"{name}.log").open("wb"),
@@ -126,23 +129,22 @@ def main() -> int:
         check=True,
         capture_output=True,
     )
-    gateway_port, directory_port, requests_port = free_port(), free_port(), free_port()
-    requests = f"http://127.0.0.1:{requests_port}"
-    gateway, directory = f"http://127.0.0.1:{gateway_port}", f"http://127.0.0.1:{directory_port}"
+    urls = local_urls(registry.processes())
+    gateway, directory, requests = urls["gateway"], urls["directory"], urls["requests"]
     processes = [
         start(
             "gateway",
-            gateway_port,
+            urls,
             {
                 "GATEWAY_PRIVATE_KEY_FILE": str(work / "key.pem"),
-                "GATEWAY_SERVICES": json.dumps({"directory": directory, "requests": requests}),
+                "GATEWAY_SERVICES": json.dumps({name: urls[name] for name in registry.names()}),
             },
             work,
         ),
         start(
             "directory",
-            directory_port,
-            {**env, "DIRECTORY_JWKS_URL": gateway + "/.well-known/jwks.json"},
+            urls,
+            service_env("directory", urls, environment="dev", database_url=database),
             work,
         ),
     ]
@@ -175,16 +177,11 @@ def main() -> int:
         for backend, url, drop in bench_databases:
             try:
                 bench_requests.prepare(url)
-                service = start(
-                    "requests",
-                    requests_port,
-                    {
-                        "REQUESTS_DATABASE_URL": url,
-                        "REQUESTS_JWKS_URL": gateway + "/.well-known/jwks.json",
-                        "REQUESTS_DIRECTORY_URL": directory,
-                    },
-                    work,
-                )
+                served = service_env("requests", urls, environment="dev", database_url=url)
+                # Until the requests service reads the directory's URL from
+                # REQUESTS_SERVICE_URLS (service identity, issue 10): then delete this line.
+                served["REQUESTS_DIRECTORY_URL"] = directory
+                service = start("requests", urls, served, work)
                 processes.append(service)
                 if not wait_until_healthy(requests, service):
                     raise SystemExit(f"bench: requests did not start; logs in {work}")

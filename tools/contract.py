@@ -1,6 +1,6 @@
 """`make contract`: the merged OpenAPI checked by a machine.
 
-Starts the gateway, the directory and the requests service as real uvicorn processes on free
+Starts the gateway and every service of the registry as real uvicorn processes on free
 ports, each on throwaway data (fresh SQLite databases in a temporary folder, migrated, with
 dedicated fuzz accounts and a signing key of their own), so no fuzzed request can lock or
 change an account of .data/. Then runs schemathesis (`st run --checks all`, every phase
@@ -29,14 +29,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gateway.keys import generate_private_pem  # noqa: E402
-from services.common import migrations  # noqa: E402
+from services.common import migrations, registry  # noqa: E402
 from services.common.db import create_engine, create_sessionmaker  # noqa: E402
-from services.common.serve import free_port, stop_all, wait_until_healthy  # noqa: E402
+from services.common.serve import stop_all  # noqa: E402
 from services.directory.credentials import TOOL_PERMISSIONS  # noqa: E402
 from services.directory.hashing import hash_secret  # noqa: E402
 from services.directory.models import Account  # noqa: E402
+from tools.stack import Process, local_urls, serve, service_env  # noqa: E402
 
-SERVICES = ("gateway", "directory", "requests")
+PROCESSES = registry.processes()
 # The principals the API is fuzzed as: username -> (roles, county, permissions).
 PRINCIPALS = {
     "fuzz.office": (["office_admin"], None, list(TOOL_PERMISSIONS)),
@@ -71,31 +72,28 @@ async def _seed(url: str, password: str) -> None:
 def _environments(folder: Path, urls: dict[str, str]) -> dict[str, dict[str, str]]:
     key = folder / "gateway-private.pem"
     key.write_bytes(generate_private_pem())
-    jwks = urls["gateway"] + "/.well-known/jwks.json"
-    return {
+    env = {
         "gateway": {
             "GATEWAY_ENV": "test",
             "GATEWAY_PRIVATE_KEY_FILE": str(key),
-            "GATEWAY_SERVICES": json.dumps(
-                {"directory": urls["directory"], "requests": urls["requests"]}
-            ),
+            "GATEWAY_SERVICES": json.dumps({name: urls[name] for name in registry.names()}),
             # The fuzzer signs in wrongly on purpose: only the throwaway accounts suffer.
             "GATEWAY_MAX_FAILURES_PER_ADDRESS": "100000",
-        },
-        "directory": {
-            "DIRECTORY_ENV": "test",
-            "DIRECTORY_DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'directory.db'}",
-            "DIRECTORY_JWKS_URL": jwks,
-            "DIRECTORY_TWO_FACTOR_ROLES": "[]",
-            "DIRECTORY_CLIENT_SECRET_KEY": secrets.token_urlsafe(32),
-        },
-        "requests": {
-            "REQUESTS_ENV": "test",
-            "REQUESTS_DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'requests.db'}",
-            "REQUESTS_JWKS_URL": jwks,
-            "REQUESTS_DIRECTORY_URL": urls["directory"],
-        },
+        }
     }
+    for service in registry.SERVICES:
+        database = f"sqlite+aiosqlite:///{folder / service.name}.db" if service.database else None
+        env[service.name] = service_env(
+            service.name, urls, environment="test", database_url=database
+        )
+    env["directory"] |= {
+        "DIRECTORY_TWO_FACTOR_ROLES": "[]",
+        "DIRECTORY_CLIENT_SECRET_KEY": secrets.token_urlsafe(32),
+    }
+    # Until the requests service reads the directory's URL from REQUESTS_SERVICE_URLS (service
+    # identity, issue 10): then delete this line.
+    env["requests"]["REQUESTS_DIRECTORY_URL"] = urls["directory"]
+    return env
 
 
 def _token(gateway: str, username: str, password: str) -> str:
@@ -159,29 +157,26 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.monotonic()
     folder = Path(tempfile.mkdtemp(prefix="cwshub-contract-"))
-    ports = {name: free_port() for name in SERVICES}
-    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    urls = local_urls(PROCESSES)
     env = _environments(folder, urls)
     password = secrets.token_urlsafe(24)
-    for service in ("directory", "requests"):
-        migrations.upgrade(service, env[service][f"{service.upper()}_DATABASE_URL"])
+    for service in registry.databases():
+        migrations.upgrade(service, env[service][f"{registry.env_prefix(service)}DATABASE_URL"])
     asyncio.run(_seed(env["directory"]["DIRECTORY_DATABASE_URL"], password))
 
-    processes: dict[str, subprocess.Popen] = {}
+    processes = {
+        name: Process(name, serve(name, urls[name]), env[name], folder / f"{name}.log", urls[name])
+        for name in PROCESSES
+    }
     failed: list[str] = []
     try:
-        for name in SERVICES:
-            log = (folder / f"{name}.log").open("wb")
-            processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "services.common.serve", name, "--port", str(ports[name])],
-                cwd=ROOT,
-                env={**os.environ, **env[name]},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        for name in SERVICES:
-            if not wait_until_healthy(urls[name], processes[name]):
-                print(f"contract: {name} did not start:\n{(folder / f'{name}.log').read_text()}")
+        for process in processes.values():
+            process.launch()
+        for process in processes.values():
+            try:
+                process.wait()
+            except RuntimeError as exc:
+                print(f"contract: {exc}")
                 return 1
         spec = httpx.get(urls["gateway"] + "/openapi.json", timeout=30).json()
         (folder / "openapi.json").write_text(json.dumps(spec, indent=1))
@@ -201,8 +196,8 @@ def main(argv: list[str] | None = None) -> int:
             if subprocess.call([str(check), str(folder / "openapi.json")], cwd=ROOT) != 0:
                 failed.append("TypeScript client")
     finally:
-        stop_all(processes.values())
-        for name in SERVICES:
+        stop_all(p.popen for p in processes.values() if p.popen is not None)
+        for name in PROCESSES:
             errors = [
                 line
                 for line in (folder / f"{name}.log").read_text(errors="replace").splitlines()

@@ -1,5 +1,6 @@
 """`make run`: start the gateway and every service as separate processes on their default ports,
-print where everything is, and stop them all on Ctrl-C. Logs go to .data/logs/."""
+print where everything is, and stop them all on Ctrl-C. Logs go to .data/logs/. Which processes,
+their ports and their metrics ports come from the registry (services.common.registry)."""
 
 import os
 import signal
@@ -8,14 +9,15 @@ import sys
 import time
 from pathlib import Path
 
+from services.common import registry
 from services.common.serve import DEFAULT_PORTS, check_port, stop_all, wait_until_healthy
 from services.directory.seed import DEMO_ACCOUNTS, DEMO_CLIENTS, DEMO_PASSWORD
 
-PROCESSES = ["gateway", "directory", "requests"]
+PROCESSES = registry.processes()
 # Nothing defaults to dev: this is the one place (with the Makefile) that says so.
-DEV_ENV = {f"{name.upper()}_ENV": "dev" for name in PROCESSES}
+DEV_ENV = registry.dev_env()
 # Metrics have ports of their own, never the API's (9000 beside 8000, ...).
-METRICS_PORTS = {name: DEFAULT_PORTS[name] + 1000 for name in PROCESSES}
+METRICS_PORTS = registry.metrics_ports()
 LOGS = Path(".data/logs")
 
 
@@ -26,12 +28,15 @@ def banner() -> str:
     )
     metrics = ", ".join(f"{n} :{p}/metrics" for n, p in METRICS_PORTS.items())
     clients = "\n".join(f"    {cid:<20} secret {secret}" for cid, _, secret, *_ in DEMO_CLIENTS)
+    direct = "\n".join(
+        f"  {name.capitalize():<15} http://127.0.0.1:{DEFAULT_PORTS[name]}  (direct, for debugging)"
+        for name in registry.names()
+    )
     return f"""
 cwshub is running.
   API (gateway)   http://127.0.0.1:{DEFAULT_PORTS["gateway"]}/api/v1/...
   Docs            http://127.0.0.1:{DEFAULT_PORTS["gateway"]}/docs
-  Directory       http://127.0.0.1:{DEFAULT_PORTS["directory"]}  (direct, for debugging)
-  Requests        http://127.0.0.1:{DEFAULT_PORTS["requests"]}  (direct, for debugging)
+{direct}
   Metrics         {metrics}
   Logs            {LOGS}/<name>.log
 

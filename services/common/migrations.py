@@ -1,7 +1,9 @@
 """Alembic, one migration tree and one version table per service.
 
-`python -m services.common.migrations <service> [upgrade|downgrade] [revision]` is what
-`make migrate` runs; tests call upgrade()/downgrade() on fresh databases."""
+`python -m services.common.migrations <service> [upgrade|downgrade] [revision]` migrates one
+service's database (a deployment's migration step); `all` instead of a service migrates every
+registry service with a database, which is what `make migrate` runs, so a new service needs no
+line there. Tests call upgrade()/downgrade() on fresh databases."""
 
 import asyncio
 import sys
@@ -14,6 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 
+from services.common import registry
 from services.common.db import create_engine, is_sqlite, safe_url
 from services.common.settings import one_line
 
@@ -65,11 +68,35 @@ def run_env(target_metadata: MetaData) -> None:
     asyncio.run(main())
 
 
+USAGE = "usage: python -m services.common.migrations <service>|all [upgrade|downgrade] [rev]"
+
+
 def main(argv: list[str]) -> int:
     if not argv:
-        print("usage: python -m services.common.migrations <service> [upgrade|downgrade] [rev]")
+        print(USAGE)
         return 2
-    service, action = argv[0], (argv[1] if len(argv) > 1 else "upgrade")
+    target, action = argv[0], (argv[1] if len(argv) > 1 else "upgrade")
+    revision = argv[2] if len(argv) > 2 else None
+    if action not in ("upgrade", "downgrade"):
+        print(f"unknown action {action!r}: use upgrade or downgrade")
+        return 2
+    if target == "all":
+        if revision:  # revisions belong to one service's tree
+            print("a revision names one service's migration: give the service, not all")
+            return 2
+        chosen = registry.databases()
+        for service in chosen if action == "upgrade" else reversed(chosen):
+            if (status := migrate(service, action, None)) != 0:
+                return status
+        return 0
+    if target not in registry.databases():
+        print(f"{target!r} is no service with a database; choose one of {registry.databases()}")
+        return 2
+    return migrate(target, action, revision)
+
+
+def migrate(service: str, action: str, revision: str | None) -> int:
+    """One service's database, with the settings it runs with; errors in one line."""
     try:
         settings: Any = import_module(f"services.{service}.settings").Settings()
     except ValidationError as exc:
@@ -78,12 +105,9 @@ def main(argv: list[str]) -> int:
     url = settings.database_url
     try:
         if action == "upgrade":
-            upgrade(service, url, argv[2] if len(argv) > 2 else "head")
-        elif action == "downgrade":
-            downgrade(service, url, argv[2] if len(argv) > 2 else "base")
+            upgrade(service, url, revision or "head")
         else:
-            print(f"unknown action {action!r}: use upgrade or downgrade")
-            return 2
+            downgrade(service, url, revision or "base")
     except Exception as exc:  # a command-line tool: one line that says what to check
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(

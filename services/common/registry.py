@@ -7,7 +7,7 @@ Python: tests/common/test_registry.py checks them against it.
 Adding a service is its folder (services/<name>/ with app.py, settings.py and, with a
 database, migrations/) plus one entry in SERVICES.
 
-`python -m services.common.registry names|databases` prints the names, for the Makefile."""
+`python -m services.common.registry names|databases|dev-env` prints them for the Makefile."""
 
 import sys
 from dataclasses import dataclass
@@ -35,7 +35,7 @@ class Service:
     @property
     def env_prefix(self) -> str:
         """Its settings' environment prefix: DIRECTORY_, REQUESTS_ ..."""
-        return f"{self.name.upper()}_"
+        return env_prefix(self.name)
 
     @property
     def metrics_port(self) -> int:
@@ -94,8 +94,28 @@ def processes() -> list[str]:
     return [GATEWAY, *names()]
 
 
+def databases() -> list[str]:
+    """The services with a database of their own, in migration order."""
+    return [s.name for s in SERVICES if s.database]
+
+
 def ports() -> dict[str, int]:
     return {GATEWAY: GATEWAY_PORT, **{s.name: s.port for s in SERVICES}}
+
+
+def metrics_ports() -> dict[str, int]:
+    """Every process's metrics port under `make run`: its API port + 1000 (9000 beside 8000)."""
+    return {GATEWAY: GATEWAY_PORT + 1000, **{s.name: s.metrics_port for s in SERVICES}}
+
+
+def env_prefix(name: str) -> str:
+    """The environment prefix of any process, the gateway included: GATEWAY_, DIRECTORY_ ..."""
+    return f"{name.upper()}_"
+
+
+def dev_env() -> dict[str, str]:
+    """What `make run` says and nothing else does: every process runs in dev."""
+    return {f"{env_prefix(name)}ENV": "dev" for name in processes()}
 
 
 def local_urls(host: str = "127.0.0.1") -> dict[str, str]:
@@ -143,5 +163,11 @@ _check()
 
 if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "names"
-    chosen = [s.name for s in SERVICES if what == "names" or (what == "databases" and s.database)]
-    print(" ".join(chosen))
+    if what == "names":
+        print(" ".join(names()))
+    elif what == "databases":
+        print(" ".join(databases()))
+    elif what == "dev-env":
+        print(" ".join(f"{key}={value}" for key, value in dev_env().items()))
+    else:
+        sys.exit(f"usage: python -m services.common.registry names|databases|dev-env, not {what}")

@@ -21,17 +21,12 @@ from prometheus_client import start_http_server
 from pydantic import ValidationError
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from services.common import registry
 from services.common.db import create_engine, ping, safe_url
 from services.common.settings import one_line
 
-DEFAULT_PORTS = {
-    "gateway": 8000,
-    "directory": 8001,
-    "requests": 8002,
-    "notifications": 8003,
-    "reports": 8004,
-    "linkages": 8005,
-}
+# Where each process listens under `make run`, from the one declaration of services.
+DEFAULT_PORTS = registry.ports()
 
 
 class DeadlineProtocol(HttpToolsProtocol):
@@ -114,12 +109,12 @@ def check_database(name: str, url: str) -> None:
 
 
 def module_for(name: str) -> str:
-    return "gateway.app" if name == "gateway" else f"services.{name}.app"
+    return "gateway.app" if name == registry.GATEWAY else f"services.{name}.app"
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("name", choices=sorted(DEFAULT_PORTS))
+    parser.add_argument("name", choices=registry.processes())
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int)
     parser.add_argument(

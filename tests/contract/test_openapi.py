@@ -13,25 +13,21 @@ from pydantic import BaseModel, ValidationError
 from gateway.app import create_app as create_gateway
 from gateway.openapi import merge
 from gateway.settings import Settings as GatewaySettings
+from services.common import registry
 from services.common.openapi import operations
 from services.directory.schemas import CountyUpdate, DesignationCreate, OccurrenceChange, UserUpdate
 from services.requests.app import create_app as create_requests
 from services.requests.schemas import CommentCreate, RelocationDetails
 from services.requests.settings import Settings as RequestsSettings
-from tests.conftest import assert_problem, in_process, new_directory
+from tests.conftest import assert_problem, in_process, new_service
 
 
 @pytest.fixture(scope="module")
 def spec(key_files: dict[str, Path]) -> dict[str, Any]:
-    public = key_files["public"]
+    """The document the gateway merges, from every service of the registry."""
     gateway = create_gateway(GatewaySettings(env="test", private_key_file=key_files["private"]))
-    directory = new_directory(key_files)
-    requests = create_requests(RequestsSettings(env="test", public_key_file=public))
-    return merge(
-        gateway.openapi(),
-        {"directory": directory.openapi(), "requests": requests.openapi()},
-        title="cwshub API",
-    )
+    services = {name: new_service(name, key_files).openapi() for name in registry.names()}
+    return merge(gateway.openapi(), services, title="cwshub API")
 
 
 def bodies(operation: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

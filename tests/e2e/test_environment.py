@@ -1,16 +1,21 @@
 """The environment is explicit: nothing defaults to dev. A process started without its *_ENV
 refuses with one line that says what to set; the demo seed runs in dev only."""
 
+import asyncio
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 
+from services.common import migrations, registry
+from services.common.db import create_engine
+from tests.conftest import Databases, in_thread
 from tests.e2e.conftest import ROOT
 
-ENV_NAMES = ("GATEWAY_ENV", "DIRECTORY_ENV", "REQUESTS_ENV")
+ENV_NAMES = tuple(registry.dev_env())  # GATEWAY_ENV and every service's
 
 
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -26,7 +31,7 @@ def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("name", ["gateway", "directory", "requests"])
+@pytest.mark.parametrize("name", registry.processes())
 def test_a_process_without_its_environment_refuses_to_start(name: str, tmp_path: Path) -> None:
     # What a deployment would give it; with dev as a default, the gateway would make a key.
     result = run(
@@ -55,6 +60,34 @@ def test_migrate_without_the_environment_says_what_to_set() -> None:
     result = run(["services.common.migrations", "requests", "upgrade"], {})
     assert result.returncode == 1
     assert "REQUESTS_ENV is not set" in result.stderr and "Traceback" not in result.stderr
+    first = registry.databases()[0]
+    result = run(["services.common.migrations", "all", "upgrade"], {})
+    assert result.returncode == 1
+    assert f"{first.upper()}_ENV is not set" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_migrate_all_brings_every_registry_database_to_head(databases: Databases) -> None:
+    """What `make migrate` runs: every service with a database, from the registry."""
+    urls = {name: databases.new(name) for name in registry.databases()}
+    env = {}
+    for name, url in urls.items():
+        env |= {f"{name.upper()}_ENV": "test", f"{name.upper()}_DATABASE_URL": url}
+    result = run(["services.common.migrations", "all", "upgrade"], env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"{n}: database at upgrade done" for n in urls]
+    for name, url in urls.items():
+        head = ScriptDirectory.from_config(migrations.config(name, url)).get_current_head()
+        query = f"SELECT version_num FROM alembic_version_{name}"
+        assert in_thread(asyncio.run, _scalar(url, query)) == head
+
+
+async def _scalar(url: str, query: str) -> object:
+    engine = create_engine(url, pool_size=1)
+    try:
+        async with engine.connect() as connection:
+            return (await connection.exec_driver_sql(query)).scalar_one()
+    finally:
+        await engine.dispose()
 
 
 @pytest.mark.parametrize("environment", [None, "test", "prod"])

@@ -13,6 +13,7 @@ from jose import jwt
 
 from gateway.keys import SigningKey, generate_private_pem, load_signing_key
 from gateway.tokens import access_token
+from services.common import registry
 from services.common.serve import free_port, stop_all, wait_until_healthy
 from tests.conftest import AUDIENCE, CLIENT_SECRET_KEY, ISSUER
 from tests.e2e.conftest import Stack, start, token_for
@@ -48,8 +49,12 @@ class Gateway:
             "GATEWAY_ENV": "test",
             "GATEWAY_PRIVATE_KEY_FILE": str(private),
             "GATEWAY_PREVIOUS_PUBLIC_KEY_FILES": json.dumps([str(p) for p in previous]),
+            # The directory, and every other service nowhere (its routes need a URL).
             "GATEWAY_SERVICES": json.dumps(
-                {"directory": self.directory, "requests": "http://127.0.0.1:1"}
+                {
+                    **dict.fromkeys(registry.names(), "http://127.0.0.1:1"),
+                    "directory": self.directory,
+                }
             ),
         }
         self.process = start(
@@ -69,7 +74,7 @@ class Gateway:
 
 @pytest.fixture
 def rotation(  # the stack only for its seeded directory database
-    directory_db: str, stack: Stack, tmp_path: Path
+    stack: Stack, tmp_path: Path
 ) -> Iterator[tuple[Gateway, str]]:
     directory_port = free_port()
     directory = f"http://127.0.0.1:{directory_port}"
@@ -79,7 +84,7 @@ def rotation(  # the stack only for its seeded directory database
         {
             "DIRECTORY_ENV": "test",
             "DIRECTORY_CLIENT_SECRET_KEY": CLIENT_SECRET_KEY,
-            "DIRECTORY_DATABASE_URL": directory_db,
+            "DIRECTORY_DATABASE_URL": stack.databases["directory"],
             "DIRECTORY_JWKS_URL": gateway.url + "/.well-known/jwks.json",
             # Refresh before every verification, so the test need not wait for the schedule.
             "DIRECTORY_JWKS_REFRESH_SECONDS": "0",
