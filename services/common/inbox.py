@@ -260,9 +260,9 @@ async def sending_service(request: Request, credentials: Credentials) -> Princip
         raise InvalidInput("Send the event's type.", errors=[_missing("ce-type")])
     if sender is None or not registry.accepts(inbox.service, sender=sender, event_type=event_type):
         inbox.count(event_type, "refused")
-        log.warning(
+        log.warning(  # who sent it is the access log's principal (a subject id, not a name)
             "event refused",
-            extra={"event_type": event_type[:MAX_TEXT], "sender": principal.display_name},
+            extra={"event_type": event_type[:MAX_TEXT], "sender_kind": principal.kind},
         )
         who = sender or principal.display_name
         raise Forbidden(f"{who} does not publish {event_type or 'events'} to {inbox.service}.")
