@@ -4,7 +4,7 @@ port: services.common.serve serves them on a port of their own (--metrics-port).
 
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.common import inbox
 from services.common.auth import TokenVerifier
 from services.common.db import create_engine, create_sessionmaker, ping
 from services.common.deps import Authentication
@@ -29,6 +30,7 @@ from services.common.errors import (
 )
 from services.common.logging import configure_logging, current_request_id
 from services.common.middleware import BodyLimit, Idempotency, Metrics, Observability
+from services.common.names import EventType
 from services.common.openapi import METHODS, tidy
 
 error_log = logging.getLogger("cwshub.error")
@@ -239,12 +241,14 @@ def build_app(
     public_docs: bool = True,
     middleware: Iterable[tuple[Any, dict[str, Any]]] = (),
     version: str = "1.0.0",
+    handlers: Mapping[EventType, inbox.Handler] | None = None,
 ) -> FastAPI:
     """An app with cwshub's frame: error handling, observability, operations routes, and (for a
     service) its database and token verifier.
 
     `workers` are async context-manager factories taking the app (HTTP clients, outbox relays),
-    entered after the database is ready and exited before it is disposed."""
+    entered after the database is ready and exited before it is disposed. `handlers` are the
+    inbox's, by event type: exactly those the registry says the service consumes."""
     configure_logging(name, settings.log_level)
 
     @asynccontextmanager
@@ -285,6 +289,9 @@ def build_app(
     app.include_router(operations_router(ready))
     for router in routers:
         app.include_router(router)
+    inbox.install(
+        app, service=name, handlers=handlers or {}, settings=settings, database=bool(database_url)
+    )
     if verify_tokens:  # innermost: it needs the route FastAPI has chosen
         app.add_middleware(Authentication)
     if database_url and verify_tokens:

@@ -8,7 +8,9 @@ from fastapi import FastAPI
 
 from services.common import outbox
 from services.common.app import build_app
+from services.common.names import EventType
 from services.requests.api import router
+from services.requests.county_moves import on_county_changed
 from services.requests.directory import Directory
 from services.requests.settings import Settings
 
@@ -48,6 +50,7 @@ def create_app(
         database_url=settings.database_url,
         routers=[router],
         workers=workers,
+        handlers={EventType.COUNTY_CHANGED: on_county_changed},
     )
     app.state.clock = clock
     return app

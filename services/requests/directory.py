@@ -1,7 +1,7 @@
 """What the requests service asks the directory, over HTTP with the caller's own token: which
 region a county is in and how it runs CWS/CMS, the six regions, and whether an account is
-office staff working a region. Answers are cached
-briefly; the directory stays the only owner of that data."""
+office staff working a region. Answers are cached briefly (a county's are forgotten when the
+directory's county.changed arrives); the directory stays the only owner of that data."""
 
 import time
 import uuid
@@ -98,9 +98,13 @@ class Directory:
         self._json(reply)
         return True
 
-    def forget(self) -> None:
-        """Drop the cached counties: the next filing reads each afresh."""
-        self._counties.clear()
+    def forget(self, fips: str | None = None) -> None:
+        """Drop a county's cached facts (all counties' without `fips`): the next filing reads
+        them afresh."""
+        if fips is None:
+            self._counties.clear()
+        else:
+            self._counties.pop(fips, None)
 
     @staticmethod
     def _json(reply: httpx.Response) -> Any:

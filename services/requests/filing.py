@@ -5,14 +5,14 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.errors import Conflict, FieldError, Forbidden, InvalidInput
 from services.common.names import Role
-from services.requests import lifecycle
+from services.requests import county_moves, lifecycle
 from services.requests.business_hours import IBM_HELP_DESK, PACIFIC, is_business_hours
 from services.requests.directory import CountyFacts, Directory
 from services.requests.models import Request, RequestNumber
@@ -127,8 +127,8 @@ async def file_request(
     facts and the type's rules; number it, record and announce it."""
     check_may_file(principal, type=type, county=county, details=details)
     facts, fresh = await directory.lookup(county, token=token)
-    if fresh:
-        await follow_region(session, facts)
+    if fresh:  # the county may have moved while its county.changed is still on its way
+        await county_moves.follow_county(session, fips=facts.fips, region_id=facts.region_id)
     check_rules(type=type, details=details, county=facts, now=now)
     ticket = details.get("help_desk_ticket") if type == "ddr" else None
     if ticket:
@@ -157,15 +157,3 @@ async def file_request(
     lifecycle.record(session, request, actor=principal, action="filed", to_state=request.state)
     await lifecycle.announce(session, request, "created")
     return request
-
-
-async def follow_region(session: AsyncSession, county: CountyFacts) -> None:
-    """A county the office moved to another region takes its requests along, so the new
-    region's SSC works them. Run when the directory's answer is read afresh (once a minute
-    per county at most), it changes nothing unless the county moved."""
-    await session.execute(
-        update(Request)
-        .where(Request.county_fips == county.fips, Request.region_id != county.region_id)
-        .values(region_id=county.region_id)
-        .execution_options(synchronize_session=False)
-    )

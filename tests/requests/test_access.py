@@ -9,7 +9,7 @@ import pytest
 from gateway.tokens import access_token
 from services.requests.api import router
 from tests.conftest import assert_problem, auth
-from tests.requests.conftest import FRESNO, SACRAMENTO, People, act, change_county, file
+from tests.requests.conftest import FRESNO, SACRAMENTO, People, act, file
 from tests.sweep import BAD, BROKEN_JSON, JSON, Operation, bad_query, operations, path_with
 
 ROUTES = operations(router.routes)
@@ -141,28 +141,3 @@ class TestRolesOnSteps:
         assert (await act(client, helpdesk, ddr, "approve")).status_code == 403
         reply = await act(client, helpdesk, ddr, "withdraw")
         assert reply.status_code == 200 and reply.json()["state"] == "withdrawn"
-
-
-async def test_a_county_moved_to_another_region_takes_its_requests_along(
-    client: httpx.AsyncClient, directory: httpx.AsyncClient, requests_app: Any, people: People
-) -> None:
-    alpine = "06003"
-    office = people.office_admin()
-    old = (await directory.get(f"/api/v1/counties/{alpine}", headers=auth(office))).json()
-    filer = people.county_user(county=alpine)
-    filed = await file(client, filer, "mac", alpine)
-    url = f"/api/v1/requests/{filed['id']}"
-    before_ssc, after_ssc = people.ssc(old["region"]["code"]), people.ssc("southern")
-    assert (await client.get(url, headers=auth(before_ssc))).status_code == 200
-
-    async def move_to(region: str) -> None:
-        await change_county(directory, people, alpine, region=region)
-        requests_app.state.directory.forget()  # as if the minute of caching had passed
-
-    await move_to("southern")
-    try:
-        await file(client, filer, "mac", alpine)  # reads the county afresh
-        assert (await client.get(url, headers=auth(after_ssc))).status_code == 200
-        assert_problem(await client.get(url, headers=auth(before_ssc)), 404)
-    finally:
-        await move_to(old["region"]["code"])
