@@ -27,6 +27,7 @@ from services.common.errors import (
     problem,
     problem_for,
 )
+from services.common.identity import service_identity
 from services.common.logging import configure_logging, current_request_id
 from services.common.middleware import BodyLimit, Idempotency, Metrics, Observability
 from services.common.openapi import METHODS, tidy
@@ -244,8 +245,11 @@ def build_app(
     service) its database and token verifier.
 
     `workers` are async context-manager factories taking the app (HTTP clients, outbox relays),
-    entered after the database is ready and exited before it is disposed."""
+    entered after the database and app.state.service_identity are ready and exited before."""
     configure_logging(name, settings.log_level)
+    # app.state.service_identity: the service's own token, for work done without a caller's.
+    # Its secret is read now: a missing one stops the start, not the first background call.
+    own_identity = service_identity(name, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -254,7 +258,7 @@ def build_app(
             app.state.sessionmaker = create_sessionmaker(app.state.engine)
         try:
             async with AsyncExitStack() as stack:
-                for worker in workers:
+                for worker in (own_identity, *workers):
                     await stack.enter_async_context(worker(app))
                 yield
         finally:
