@@ -181,7 +181,9 @@ def main() -> int:
                     {
                         "REQUESTS_DATABASE_URL": url,
                         "REQUESTS_JWKS_URL": gateway + "/.well-known/jwks.json",
-                        "REQUESTS_DIRECTORY_URL": directory,
+                        "REQUESTS_SERVICE_URLS": json.dumps(
+                            {"gateway": gateway, "directory": directory}
+                        ),
                     },
                     work,
                 )

@@ -93,7 +93,9 @@ def _environments(folder: Path, urls: dict[str, str]) -> dict[str, dict[str, str
             "REQUESTS_ENV": "test",
             "REQUESTS_DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'requests.db'}",
             "REQUESTS_JWKS_URL": jwks,
-            "REQUESTS_DIRECTORY_URL": urls["directory"],
+            "REQUESTS_SERVICE_URLS": json.dumps(
+                {"gateway": urls["gateway"], "directory": urls["directory"]}
+            ),
         },
     }
 
