@@ -55,6 +55,8 @@ class ServiceIdentity:
         self._token: str | None = None
         self._renew_at = float("-inf")
         self._lock = asyncio.Lock()
+        self._attempts = 0  # fetches finished, to tell which one a waiting caller waited on
+        self._failure: str | None = None  # why the last one failed
         self.auth = ServiceAuth(self)
 
     def __repr__(self) -> str:
@@ -64,15 +66,27 @@ class ServiceIdentity:
         return self._token if self.clock() < self._renew_at else None
 
     async def token(self) -> str:
-        """The cached token, or a new one; callers waiting meanwhile share that one fetch."""
+        """The cached token, or a new one; callers waiting meanwhile share that one fetch, and
+        its failure (a wrong secret tried once per burst, not once per caller: the gateway
+        counts each refusal towards throttling the client)."""
         token = self._fresh()
         if token is not None:
             return token
+        attempts = self._attempts
         async with self._lock:
             token = self._fresh()
-            if token is None:
-                token = await self._fetch()
-            return token
+            if token is not None:
+                return token
+            if self._attempts != attempts and self._failure is not None:
+                raise ServiceUnavailable(self._failure)
+            self._failure = None
+            try:
+                return await self._fetch()
+            except ServiceUnavailable as exc:
+                self._failure = exc.detail
+                raise
+            finally:
+                self._attempts += 1
 
     def invalidate(self, token: str | None = None) -> None:
         """Forget the cached token (or only `token`, if it is still the cached one: a 401 for

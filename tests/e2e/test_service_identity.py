@@ -221,6 +221,23 @@ async def test_a_second_401_is_the_answer(kit: Kit) -> None:
     assert kit.fetches() == 2
 
 
+async def test_callers_waiting_on_a_failed_fetch_share_its_failure(services: Services) -> None:
+    """A wrong secret is tried once per burst of callers, not once each: the gateway counts
+    every refusal towards throttling the client. The next burst tries again."""
+    tokens = Counting()
+    async with httpx.AsyncClient(transport=tokens, timeout=10) as token_client:
+        identity = ServiceIdentity(
+            services.gateway.url + "/auth/token", "service.requests", "wrong", token_client
+        )
+        failed = await asyncio.gather(*(identity.token() for _ in range(5)), return_exceptions=True)
+        assert all(isinstance(f, ServiceUnavailable) for f in failed)
+        assert all("invalid_client" in str(f) for f in failed)
+        assert tokens.sent == ["POST /auth/token"]
+        with pytest.raises(ServiceUnavailable):
+            await identity.token()
+        assert tokens.sent == ["POST /auth/token"] * 2
+
+
 async def test_a_service_client_administers_nothing(kit: Kit, services: Services) -> None:
     async with httpx.AsyncClient(base_url=services.gateway.url, timeout=10) as gateway:
         for method, path in (
