@@ -178,9 +178,6 @@ def main() -> int:
             try:
                 bench_requests.prepare(url)
                 served = service_env("requests", urls, environment="dev", database_url=url)
-                # Until the requests service reads the directory's URL from
-                # REQUESTS_SERVICE_URLS (service identity, issue 10): then delete this line.
-                served["REQUESTS_DIRECTORY_URL"] = directory
                 service = start("requests", urls, served, work)
                 processes.append(service)
                 if not wait_until_healthy(requests, service):

@@ -90,9 +90,6 @@ def _environments(folder: Path, urls: dict[str, str]) -> dict[str, dict[str, str
         "DIRECTORY_TWO_FACTOR_ROLES": "[]",
         "DIRECTORY_CLIENT_SECRET_KEY": secrets.token_urlsafe(32),
     }
-    # Until the requests service reads the directory's URL from REQUESTS_SERVICE_URLS (service
-    # identity, issue 10): then delete this line.
-    env["requests"]["REQUESTS_DIRECTORY_URL"] = urls["directory"]
     return env
 
 

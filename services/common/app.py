@@ -28,6 +28,7 @@ from services.common.errors import (
     problem,
     problem_for,
 )
+from services.common.identity import service_identity
 from services.common.logging import configure_logging, current_request_id
 from services.common.middleware import BodyLimit, Idempotency, Metrics, Observability
 from services.common.names import EventType
@@ -248,8 +249,12 @@ def build_app(
 
     `workers` are async context-manager factories taking the app (HTTP clients, outbox relays),
     entered after the database is ready and exited before it is disposed. `handlers` are the
-    inbox's, by event type: exactly those the registry says the service consumes."""
+    inbox's, by event type: exactly those the registry says the service consumes. Workers start
+    after app.state.service_identity is ready."""
     configure_logging(name, settings.log_level)
+    # app.state.service_identity: the service's own token, for work done without a caller's.
+    # Its secret is read now: a missing one stops the start, not the first background call.
+    own_identity = service_identity(name, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -258,7 +263,7 @@ def build_app(
             app.state.sessionmaker = create_sessionmaker(app.state.engine)
         try:
             async with AsyncExitStack() as stack:
-                for worker in workers:
+                for worker in (own_identity, *workers):
                     await stack.enter_async_context(worker(app))
                 yield
         finally:

@@ -33,7 +33,8 @@ REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub", "jti")
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a person (kind "user") or a system (kind "client")."""
+    """Who is calling: a person (kind "user"), a county system or the help desk ("client"),
+    or one of our own services ("service", named `service.<name>`); see names.Kind."""
 
     sub: str
     kind: str

@@ -19,6 +19,15 @@ class Role(StrEnum):
     SERVICE = "service"  # one of our own services, acting without a user
 
 
+class Kind(StrEnum):
+    """What kind of caller a token is for (its `kind` claim). A receiver tells our own services
+    (service) from a county's system or the help desk (client) by it, not by a role."""
+
+    USER = "user"  # a person, signed in with a password
+    CLIENT = "client"  # a county system or the help desk (client credentials)
+    SERVICE = "service"  # one of our own services (client credentials, `service.<name>`)
+
+
 class Perm(StrEnum):
     """Tool permissions: which kinds of request a county account may file and see."""
 

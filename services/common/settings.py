@@ -100,6 +100,39 @@ class ServiceSettings(ExplicitEnvironment):
         """directory, requests ...: the env prefix without its underscore, lower case."""
         return str(cls.model_config.get("env_prefix", "")).rstrip("_").lower()
 
+    def own_client_secret(self) -> SecretStr | None:
+        """The secret of this service's API client, read now (a service asks once, at start):
+        client_secret, or the content of client_secret_file (whitespace stripped). In dev with
+        neither, the seed's dev secret; in test, None (no identity: what needs one says so).
+
+        Production without one refuses, naming the file setting. That is checked here, when a
+        service starts, not by a validator: the migration job and the bootstrap read the same
+        settings and need no identity (the bootstrap is what makes the secrets)."""
+        prefix = str(self.model_config.get("env_prefix", "")).upper()
+        given = self.client_secret.get_secret_value().strip() if self.client_secret else ""
+        if given and self.client_secret_file is not None:
+            raise ValueError(f"set {prefix}CLIENT_SECRET or {prefix}CLIENT_SECRET_FILE, not both")
+        if self.client_secret_file is not None:
+            try:
+                given = self.client_secret_file.read_text().strip()
+            except (OSError, UnicodeError) as exc:
+                reason = getattr(exc, "strerror", None) or type(exc).__name__
+                raise ValueError(
+                    f"{prefix}CLIENT_SECRET_FILE: cannot read {self.client_secret_file} ({reason})"
+                ) from None
+            if not given:
+                raise ValueError(f"{prefix}CLIENT_SECRET_FILE: {self.client_secret_file} is empty")
+        if given:
+            return SecretStr(given)
+        if self.env == "dev" and self.service_name():
+            return SecretStr(dev_client_secret(self.service_name()))
+        if self.env == "prod":
+            raise ValueError(
+                f"{prefix}CLIENT_SECRET_FILE is not set: in prod a service signs in as its own "
+                "API client (python -m services.directory.bootstrap makes the secrets)"
+            )
+        return None
+
     def default_sqlite_url(self, name: str) -> str:
         return f"sqlite+aiosqlite:///{DATA_DIR / (name + '.db')}"
 

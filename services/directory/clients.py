@@ -1,5 +1,9 @@
-"""API clients the office manages: county systems, the help desk, internal services.
-A secret is shown once, when it is made; only its keyed hash is kept (see hashing)."""
+"""API clients the office manages: county systems, the help desk, and our own services.
+A secret is shown once, when it is made; only its keyed hash is kept (see hashing).
+
+A service's client is `service.<name>` for a service of the registry, kind service, with the
+registry's roles and no tool permission: its tokens say kind service, which receivers trust as
+one of ours, so neither the prefix nor the kind can be taken by anything else."""
 
 import secrets
 from typing import Any
@@ -7,14 +11,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common import registry
 from services.common.auth import Principal
 from services.common.errors import Conflict, FieldError, InvalidInput
+from services.common.names import Kind, Role
 from services.directory import audit
 from services.directory.hashing import client_secret_hash
 from services.directory.models import ApiClient, County
 
-# A client's role follows from its kind.
-ROLE_OF_KIND = {"helpdesk": "helpdesk", "county_system": "county_system", "service": "service"}
+# A client's role follows from its kind (a service's from the registry).
+ROLE_OF_KIND = {"helpdesk": Role.HELPDESK, "county_system": Role.COUNTY_SYSTEM}
+SERVICE_PREFIX = "service."
 AUDITED_FIELDS = ("client_id", "name", "kind", "county_fips", "roles", "perms", "active")
 
 
@@ -24,6 +31,41 @@ def snapshot(client: ApiClient) -> dict[str, Any]:
 
 def new_secret() -> str:
     return secrets.token_urlsafe(32)
+
+
+def service_of(client_id: str) -> registry.Service | None:
+    """The registry service whose client this id names, if any."""
+    return next((s for s in registry.SERVICES if s.client_id == client_id), None)
+
+
+def is_service_client(client: ApiClient) -> bool:
+    """One of our own services: kind service and named for a service of the registry."""
+    return client.kind == Kind.SERVICE and service_of(client.client_id) is not None
+
+
+def check_reserved(client_id: str, kind: str, perms: list[str]) -> None:
+    """`service.` is for our own services' clients, and kind service for them alone."""
+    if kind == Kind.SERVICE and service_of(client_id) is None:
+        names = ", ".join(s.client_id for s in registry.SERVICES)
+        raise InvalidInput(
+            f"A service's client is named for a service of ours: one of {names}.",
+            errors=[FieldError("client_id", "not service.<a service of the registry>")],
+        )
+    if kind != Kind.SERVICE and client_id.startswith(SERVICE_PREFIX):
+        raise InvalidInput(
+            f"Client ids starting with {SERVICE_PREFIX!r} are reserved for our own services.",
+            errors=[FieldError("client_id", f"the prefix {SERVICE_PREFIX!r} is reserved")],
+        )
+    if kind == Kind.SERVICE and perms:
+        raise InvalidInput(
+            "A service's client has no tool permission: its roles say what it may do.",
+            errors=[FieldError("perms", "must be empty for a service")],
+        )
+
+
+def roles_of(client_id: str, kind: str) -> list[str]:
+    service = service_of(client_id) if kind == Kind.SERVICE else None
+    return sorted(str(r) for r in service.client_roles) if service else [str(ROLE_OF_KIND[kind])]
 
 
 async def create_client(
@@ -37,7 +79,9 @@ async def create_client(
     perms: list[str],
     key: bytes,
 ) -> tuple[ApiClient, str]:
-    """A county system belongs to a county; the help desk files for any county it names."""
+    """A county system belongs to a county; the help desk files for any county it names; a
+    service's client is the registry's (see check_reserved)."""
+    check_reserved(client_id, kind, perms)
     if kind == "county_system" and not county:
         raise InvalidInput(
             "A county system belongs to a county.", errors=[FieldError("county", "required")]
@@ -57,7 +101,7 @@ async def create_client(
         name=name,
         kind=kind,
         county_fips=county,
-        roles=[ROLE_OF_KIND[kind]],
+        roles=roles_of(client_id, kind),
         perms=sorted(set(perms)),
         secret_hash=client_secret_hash(secret, key),
     )

@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
 from services.common.errors import FieldError, InvalidInput, Unauthorized
-from services.common.names import Perm
+from services.common.names import Kind, Perm
 from services.directory import audit, feeds, hashing, passwords, refresh, twofactor
+from services.directory.clients import is_service_client
 from services.directory.models import Account, ApiClient, SignInFailure
 
 TOOL_PERMISSIONS = tuple(str(perm) for perm in Perm)
@@ -282,7 +283,8 @@ async def change_password(
 async def verify_client(
     session: AsyncSession, *, client_id: str, client_secret: str, policy: Policy
 ) -> Claims:
-    """A system signs in with its client id and secret (client credentials grant)."""
+    """A system signs in with its client id and secret (client credentials grant): a county
+    system or the help desk gets kind client, one of our services kind service."""
     client = await session.scalar(select(ApiClient).where(ApiClient.client_id == client_id))
     stored = client.secret_hash if client else hashing.client_secret_hash("", policy.client_key)
     if hashing.is_keyed(stored):
@@ -295,7 +297,8 @@ async def verify_client(
         raise CredentialsRejected("invalid_client")
     return Claims(
         sub=str(client.id),
-        kind="client",
+        # Receivers trust kind service as one of ours: only the registry's service clients.
+        kind=str(Kind.SERVICE if is_service_client(client) else Kind.CLIENT),
         name=client.client_id,
         county=client.county_fips,
         region=None,

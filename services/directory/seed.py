@@ -1,5 +1,7 @@
-"""Demo accounts and clients for `make run` (dev only). Idempotent: existing names are reset
-to the values below, so the README's logins always work."""
+"""Demo accounts and clients for `make run` (dev only), and each registry service's own API
+client with its dev secret (services.common.settings.dev_client_secret, which a service in dev
+uses when given none). Idempotent: existing names are reset to the values below, so the
+README's logins and the services' sign-ins always work."""
 
 import asyncio
 import sys
@@ -8,8 +10,10 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common import registry
 from services.common.db import create_engine, create_sessionmaker
-from services.common.settings import one_line
+from services.common.names import Kind
+from services.common.settings import dev_client_secret, one_line
 from services.directory.credentials import TOOL_PERMISSIONS
 from services.directory.hashing import hash_secret
 from services.directory.models import Account, ApiClient
@@ -58,7 +62,27 @@ async def seed_demo(session: AsyncSession) -> None:
             session.add(client)
         client.name, client.kind, client.secret_hash = name, kind, hash_secret(secret)
         client.roles, client.perms, client.active = roles, perms, True
+    await seed_service_clients(session)
     await session.flush()
+
+
+async def seed_service_clients(session: AsyncSession) -> None:
+    """Each registry service's client, kind service, with the registry's roles and no tool
+    permission, and its dev secret."""
+    for service in registry.SERVICES:
+        client_id = service.client_id
+        client = await session.scalar(select(ApiClient).where(ApiClient.client_id == client_id))
+        if client is None:
+            client = ApiClient(client_id=client_id)
+            session.add(client)
+        client.name, client.kind, client.county_fips = (
+            f"cwshub {service.name}",
+            str(Kind.SERVICE),
+            None,
+        )
+        client.secret_hash = hash_secret(dev_client_secret(service.name))
+        client.roles, client.perms = sorted(str(r) for r in service.client_roles), []
+        client.active = True
 
 
 async def main() -> int:

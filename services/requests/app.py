@@ -21,8 +21,8 @@ def create_app(
     directory_client: httpx.AsyncClient | None = None,
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> FastAPI:
-    """`directory_client` (tests): how to reach the directory instead of settings.directory_url;
-    `clock`: what time it is (business hours)."""
+    """`directory_client` (tests): how to reach the directory instead of
+    settings.service_urls["directory"]; `clock`: what time it is (business hours)."""
     settings = settings or Settings()
 
     @contextlib.asynccontextmanager
@@ -31,9 +31,11 @@ def create_app(
             client = directory_client
             if client is None:
                 client = await stack.enter_async_context(
-                    httpx.AsyncClient(base_url=settings.directory_url, timeout=5.0)
+                    httpx.AsyncClient(base_url=settings.service_urls["directory"], timeout=5.0)
                 )
-            app.state.directory = Directory(client, ttl=settings.county_cache_seconds)
+            app.state.directory = Directory(
+                client, ttl=settings.county_cache_seconds, identity=app.state.service_identity
+            )
             yield
 
     workers: list[Any] = [directory]

@@ -1,7 +1,12 @@
-"""What the requests service asks the directory, over HTTP with the caller's own token: which
-region a county is in and how it runs CWS/CMS, the six regions, and whether an account is
-office staff working a region. Answers are cached briefly (a county's are forgotten when the
-directory's county.changed arrives); the directory stays the only owner of that data."""
+"""What the requests service asks the directory over HTTP: which region a county is in and how
+it runs CWS/CMS, the six regions, and whether an account is office staff working a region.
+Answers are cached briefly (a county's are forgotten when the directory's county.changed
+arrives); the directory stays the only owner of that data.
+
+Every question takes `token`: the caller's, when there is one (a filing asks with the filer's,
+so the directory's tenancy applies to it), or None for work no one is calling for (a county
+moved to another region), which asks with the service's own identity. It is a required
+argument on purpose: forgetting it must not quietly ask with the service's wider rights."""
 
 import time
 import uuid
@@ -12,6 +17,7 @@ from typing import Any
 import httpx
 
 from services.common.errors import FieldError, InvalidInput, ServiceUnavailable
+from services.common.identity import ServiceIdentity
 
 
 @dataclass(frozen=True)
@@ -35,15 +41,26 @@ class Directory:
         client: httpx.AsyncClient,
         *,
         ttl: float,
+        identity: ServiceIdentity | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.client, self.ttl, self.clock = client, ttl, clock
+        self.client, self.ttl, self.identity, self.clock = client, ttl, identity, clock
         self._counties: dict[str, tuple[float, CountyFacts]] = {}
         self._regions: tuple[float, list[RegionFacts]] | None = None
 
-    async def _get(self, path: str, token: str) -> httpx.Response:
+    async def _get(self, path: str, token: str | None) -> httpx.Response:
+        """GET with the caller's token, or (None) the service's own."""
+        if token is not None:
+            how: dict[str, Any] = {"headers": {"Authorization": f"Bearer {token}"}}
+        elif self.identity is not None:
+            how = {"auth": self.identity.auth}
+        else:
+            raise ServiceUnavailable(
+                "The requests service has no identity of its own to ask the directory with "
+                "(set REQUESTS_CLIENT_SECRET_FILE)."
+            )
         try:
-            return await self.client.get(path, headers={"Authorization": f"Bearer {token}"})
+            return await self.client.get(path, **how)
         except httpx.HTTPError:
             raise ServiceUnavailable(
                 "The directory cannot be reached; try again shortly."
@@ -52,7 +69,7 @@ class Directory:
     def _fresh(self, fetched_at: float) -> bool:
         return self.clock() - fetched_at < self.ttl
 
-    async def lookup(self, fips: str, *, token: str) -> tuple[CountyFacts, bool]:
+    async def lookup(self, fips: str, *, token: str | None) -> tuple[CountyFacts, bool]:
         """The county's facts, and whether they were just read from the directory; 422 naming
         `county` when the directory knows no such county."""
         cached = self._counties.get(fips)
@@ -74,7 +91,7 @@ class Directory:
         self._counties[fips] = (self.clock(), facts)
         return facts, True
 
-    async def regions(self, *, token: str) -> list[RegionFacts]:
+    async def regions(self, *, token: str | None) -> list[RegionFacts]:
         if self._regions and self._fresh(self._regions[0]):
             return self._regions[1]
         body = self._json(await self._get("/api/v1/regions?limit=50", token))
@@ -85,7 +102,7 @@ class Directory:
         self._regions = (self.clock(), regions)
         return regions
 
-    async def works_region(self, account: str, region_id: uuid.UUID, *, token: str) -> bool:
+    async def works_region(self, account: str, region_id: uuid.UUID, *, token: str | None) -> bool:
         """Whether `account` is an active office admin or an SSC of the region. Not cached: an
         assignment is rare, and a deactivated account must stop being assignable at once."""
         try:

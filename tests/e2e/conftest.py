@@ -141,8 +141,6 @@ def _service_env(name: str, urls: dict[str, str], database_url: str | None) -> d
         f"{prefix}BODY_TIMEOUT_SECONDS": "2",
         **EXTRA_ENV.get(name, {}),
     }
-    if name == "requests":  # until it reads the directory's URL from REQUESTS_SERVICE_URLS
-        env["REQUESTS_DIRECTORY_URL"] = urls["directory"]  # (service identity): then delete
     return env
 
 

@@ -157,12 +157,13 @@ async def unlock_user(
 
 
 # Whom the office may assign a region's requests to: office admins, and the region's SSCs.
-# The requests service asks here with the caller's token. Unknown, inactive and unfit accounts
-# all answer the same 404, so the answer tells no one whether an account exists.
+# The requests service asks here with the caller's token, or with its own when no one is
+# calling (a county moved to another region). Unknown, inactive and unfit accounts all answer
+# the same 404, so the answer tells no one whether an account exists.
 region_staff = APIRouter(
     prefix="/api/v1/regions",
     tags=["regions"],
-    dependencies=[Depends(require_role(Role.OFFICE_ADMIN, Role.SSC))],
+    dependencies=[Depends(require_role(Role.OFFICE_ADMIN, Role.SSC, Role.SERVICE))],
 )
 
 

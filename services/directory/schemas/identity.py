@@ -29,7 +29,7 @@ class VerifiedClaims(BaseModel):
     """What the gateway puts in the token it issues."""
 
     sub: str
-    kind: Literal["user", "client"]
+    kind: Literal["user", "client", "service"]
     name: str
     county: str | None
     region: str | None

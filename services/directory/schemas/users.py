@@ -104,9 +104,18 @@ class ApiClientRead(BaseModel):
 class ApiClientCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    client_id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{2,63}$")]
+    client_id: Annotated[
+        str,
+        Field(
+            pattern=r"^[a-z0-9][a-z0-9._-]{2,63}$",
+            description="`service.` is reserved: kind service takes `service.<a service of "
+            "ours>` and nothing else may start so.",
+        ),
+    ]
     name: str = Field(min_length=1, max_length=128)
-    kind: Literal["helpdesk", "county_system", "service"]
+    kind: Literal["helpdesk", "county_system", "service"] = Field(
+        description="service: one of our own services (its token says kind service)"
+    )
     county: Fips | None = None
     perms: list[ToolPermission] = Field(default_factory=list)
 

@@ -1,0 +1,195 @@
+"""A service's own identity: the token of its API client (`service.<name>`, kind service), for
+what it does without a user's token at hand (background work, signing event deliveries).
+
+The token comes from the gateway by client credentials, like any county system's, so the
+directory stays the one place that checks a secret and the receivers verify it like any other
+token. It is kept until shortly before it expires (one fetch at a time: a burst of background
+calls must not become a burst of sign-ins, which the gateway would throttle), and fetched again
+when a receiver answers 401 (a key rotation, a clock ahead of ours).
+
+Calls made for a user keep the user's token: tenancy applies to them, not to the service."""
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from services.common import registry
+from services.common.errors import ServiceUnavailable
+from services.common.settings import ServiceSettings
+
+log = logging.getLogger("cwshub.identity")
+
+# A token is used until this long before it expires: max(30 s, a tenth of its lifetime), so
+# clocks a little apart and a slow request do not send an expired token.
+MIN_MARGIN_SECONDS = 30.0
+MARGIN_SHARE = 0.1
+
+
+class ServiceIdentity:
+    """`await token()`: the service's access token, cached; `invalidate()`: forget it (after a
+    401); `auth`: an httpx.Auth that sends it and retries once on 401 with a fresh one.
+
+    `client` fetches the tokens (its lifetime is the caller's); the secret is never logged nor
+    put in an error."""
+
+    def __init__(
+        self,
+        token_url: str,
+        client_id: str,
+        client_secret: SecretStr | str,
+        client: httpx.AsyncClient,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.token_url, self.client_id, self.client = token_url, client_id, client
+        self._secret = (
+            client_secret if isinstance(client_secret, SecretStr) else SecretStr(client_secret)
+        )
+        self.clock = clock
+        self._token: str | None = None
+        self._renew_at = float("-inf")
+        self._lock = asyncio.Lock()
+        self._attempts = 0  # fetches finished, to tell which one a waiting caller waited on
+        self._failure: str | None = None  # why the last one failed
+        self.auth = ServiceAuth(self)
+
+    def __repr__(self) -> str:
+        return f"ServiceIdentity({self.client_id!r}, token_url={self.token_url!r})"
+
+    def _fresh(self) -> str | None:
+        return self._token if self.clock() < self._renew_at else None
+
+    async def token(self) -> str:
+        """The cached token, or a new one; callers waiting meanwhile share that one fetch, and
+        its failure (a wrong secret tried once per burst, not once per caller: the gateway
+        counts each refusal towards throttling the client)."""
+        token = self._fresh()
+        if token is not None:
+            return token
+        attempts = self._attempts
+        async with self._lock:
+            token = self._fresh()
+            if token is not None:
+                return token
+            if self._attempts != attempts and self._failure is not None:
+                raise ServiceUnavailable(self._failure)
+            self._failure = None
+            try:
+                return await self._fetch()
+            except ServiceUnavailable as exc:
+                self._failure = exc.detail
+                raise
+            finally:
+                self._attempts += 1
+
+    def invalidate(self, token: str | None = None) -> None:
+        """Forget the cached token (or only `token`, if it is still the cached one: a 401 for
+        a token another caller already replaced must not throw the new one away)."""
+        if token is None or token == self._token:
+            self._token, self._renew_at = None, float("-inf")
+
+    async def _fetch(self) -> str:
+        started = self.clock()
+        try:
+            reply = await self.client.post(
+                self.token_url,
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": self.client_id,
+                    "client_secret": self._secret.get_secret_value(),
+                },
+            )
+        except httpx.HTTPError as exc:
+            reason = f"the gateway at {self.token_url} cannot be reached ({type(exc).__name__})"
+            raise self._unavailable(reason) from None
+        if reply.status_code != 200:
+            raise self._unavailable(f"the gateway answered {reply.status_code}{_error(reply)}")
+        try:
+            body = reply.json()
+            token, lifetime = str(body["access_token"]), float(body["expires_in"])
+        except (ValueError, TypeError, KeyError):
+            raise self._unavailable("the gateway's token reply is malformed") from None
+        margin = max(MIN_MARGIN_SECONDS, MARGIN_SHARE * lifetime)
+        self._token, self._renew_at = token, started + lifetime - margin
+        return token
+
+    def _unavailable(self, reason: str) -> ServiceUnavailable:
+        message = f"{self.client_id} cannot get its access token: {reason}."
+        log.warning(message)
+        return ServiceUnavailable(message + " Try again shortly.")
+
+
+def _error(reply: httpx.Response) -> str:
+    """The OAuth error code of a refusal (invalid_client ...), to say what to check."""
+    try:
+        code = reply.json().get("error")
+    except (ValueError, AttributeError):
+        return ""
+    return f" ({code})" if isinstance(code, str) else ""
+
+
+class ServiceAuth(httpx.Auth):
+    """Sends the service's token; on a 401, forgets it and sends the request once more with a
+    fresh one (a second 401 is the answer). Async clients only: the token fetch is async."""
+
+    def __init__(self, identity: ServiceIdentity) -> None:
+        self.identity = identity
+
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        raise RuntimeError("ServiceAuth works with httpx.AsyncClient only")
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        token = await self.identity.token()
+        request.headers["Authorization"] = f"Bearer {token}"
+        response = yield request
+        if response.status_code == 401:
+            self.identity.invalidate(token)
+            request.headers["Authorization"] = f"Bearer {await self.identity.token()}"
+            yield request
+
+
+def service_identity(
+    name: str, settings: Any
+) -> Callable[[Any], AbstractAsyncContextManager[None]]:
+    """build_app's worker that sets `app.state.service_identity`: a ServiceIdentity for a
+    registry service with a secret (see ServiceSettings.own_client_secret), else None.
+
+    The secret is read here, when the app is built: a missing or unreadable one stops the
+    service before it serves anything (ValueError, one line naming the setting)."""
+    known = isinstance(settings, ServiceSettings) and name in registry.names()
+    secret = settings.own_client_secret() if known else None
+    if secret is not None:
+        if registry.GATEWAY not in settings.service_urls:
+            prefix = str(settings.model_config.get("env_prefix", "")).upper()
+            raise ValueError(f"{prefix}SERVICE_URLS names no gateway, where tokens come from")
+        token_url = settings.service_urls[registry.GATEWAY].rstrip("/") + "/auth/token"
+
+    @asynccontextmanager
+    async def run(app: Any) -> AsyncIterator[None]:
+        app.state.service_identity = None
+        if secret is None:
+            yield
+            return
+        async with httpx.AsyncClient(timeout=10.0) as client:
+            app.state.service_identity = ServiceIdentity(
+                token_url,
+                registry.service(name).client_id,
+                secret,
+                client,
+            )
+            try:
+                yield
+            finally:
+                app.state.service_identity = None
+
+    return run
