@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.common import outbox_api, registry
 from services.common.auth import TokenVerifier
 from services.common.db import create_engine, create_sessionmaker, ping
 from services.common.deps import Authentication
@@ -30,6 +31,7 @@ from services.common.errors import (
 from services.common.logging import configure_logging, current_request_id
 from services.common.middleware import BodyLimit, Idempotency, Metrics, Observability
 from services.common.openapi import METHODS, tidy
+from services.common.outbox_relay import OutboxMetrics, relay_worker
 
 error_log = logging.getLogger("cwshub.error")
 
@@ -225,6 +227,14 @@ async def database_ready(app: FastAPI) -> dict[str, Any]:
 Ready = Callable[[FastAPI], Awaitable[dict[str, Any]]]
 
 
+def has_subscribers(name: str) -> bool:
+    """Whether the registry has `name` publish events some service consumes."""
+    try:
+        return bool(registry.subscribers(name))
+    except KeyError:  # not a registered service (the gateway, a test's app)
+        return False
+
+
 def build_app(
     *,
     name: str,
@@ -243,9 +253,14 @@ def build_app(
     """An app with cwshub's frame: error handling, observability, operations routes, and (for a
     service) its database and token verifier.
 
-    `workers` are async context-manager factories taking the app (HTTP clients, outbox relays),
-    entered after the database is ready and exited before it is disposed."""
+    `workers` are async context-manager factories taking the app (HTTP clients ...), entered
+    after the database is ready and exited before it is disposed. A service the registry says
+    publishes events that others consume gets the outbox relay (the last worker) and the
+    operators' outbox routes (services.common.outbox_api) without asking."""
     configure_logging(name, settings.log_level)
+    publishes = bool(database_url) and has_subscribers(name)
+    if publishes and getattr(settings, "outbox_relay", False):
+        workers = [*workers, relay_worker(name)]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -279,6 +294,9 @@ def build_app(
 
     app.openapi = document  # type: ignore[method-assign]
     app.state.metrics = Metrics(name)
+    if publishes:
+        app.state.outbox_metrics = OutboxMetrics(app.state.metrics)
+        app.include_router(outbox_api.router)
     if verify_tokens:
         app.state.verifier = TokenVerifier.from_settings(settings)
     install_error_handlers(app)

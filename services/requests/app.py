@@ -6,7 +6,6 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from services.common import outbox
 from services.common.app import build_app
 from services.requests.api import router
 from services.requests.directory import Directory
@@ -34,9 +33,6 @@ def create_app(
             app.state.directory = Directory(client, ttl=settings.county_cache_seconds)
             yield
 
-    workers: list[Any] = [directory]
-    if settings.event_subscribers:
-        workers.append(outbox.relay_worker(settings.event_subscribers))
     app = build_app(
         name="requests",
         title="cwshub requests",
@@ -47,7 +43,7 @@ def create_app(
         settings=settings,
         database_url=settings.database_url,
         routers=[router],
-        workers=workers,
+        workers=[directory],
     )
     app.state.clock = clock
     return app
