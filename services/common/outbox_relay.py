@@ -82,7 +82,8 @@ class OutboxMetrics:
 class Relay:
     """Sends a service's deliveries: `urls` maps each subscriber to its /internal/events URL
     ("" when none is configured: its attempts fail, visibly); `token` gives the bearer token,
-    `invalidate` drops it when a receiver answers 401."""
+    `invalidate` drops it when a receiver answers 401. A send takes at most `timeout` seconds,
+    well within the `lease`, so no other relay takes the row while it is in flight."""
 
     def __init__(
         self,
@@ -93,6 +94,7 @@ class Relay:
         token: Callable[[], Awaitable[str]],
         invalidate: Callable[[], None] = lambda: None,
         metrics: OutboxMetrics | None = None,
+        timeout: float = TIMEOUT_SECONDS,
         max_attempts: int = 12,
         max_age: float = 24 * 3600,
         retention: float = 7 * 24 * 3600,
@@ -107,6 +109,7 @@ class Relay:
     ) -> None:
         self.sessions, self.urls, self.client = sessions, dict(urls), client
         self.token, self.invalidate, self.metrics = token, invalidate, metrics
+        self.timeout = timeout
         self.max_attempts, self.max_age, self.retention = max_attempts, max_age, retention
         self.batch, self.lease = batch, dt.timedelta(seconds=lease)
         self.base_delay, self.max_delay = base_delay, max_delay
@@ -178,10 +181,11 @@ class Relay:
         except Exception as exc:  # the token service blinked: a failed attempt, retried
             return f"token: {type(exc).__name__}"
         try:
-            reply = await self.client.post(
-                url, content=orjson.dumps(row.data), headers=headers_for(row, token)
-            )
-        except httpx.HTTPError as exc:
+            async with asyncio.timeout(self.timeout):  # in all: a trickling reply too
+                reply = await self.client.post(
+                    url, content=orjson.dumps(row.data), headers=headers_for(row, token)
+                )
+        except (httpx.HTTPError, TimeoutError) as exc:
             return type(exc).__name__
         if reply.status_code == 401:
             self.invalidate()  # perhaps an old token: the next attempt gets a fresh one

@@ -215,7 +215,9 @@ async def test_a_hanging_subscriber_delays_only_itself(
     alpha, beta = receiver, other_receiver
     beta.hold()
     async with httpx.AsyncClient(timeout=60) as patient:
-        relay = make_relay({"alpha": alpha.url, "beta": beta.url}, client=patient)
+        relay = make_relay(
+            {"alpha": alpha.url, "beta": beta.url}, client=patient, timeout=60, lease=120
+        )
         ids = [await announce(directory_app, ("alpha", "beta"), "06055", v) for v in (1, 2, 3)]
         running = asyncio.create_task(relay.run_forever(idle=0.05))
         try:
@@ -242,7 +244,8 @@ async def test_a_user_write_succeeds_while_a_subscriber_hangs(
     await change_county(client, office, "06059", "its subscriber hangs")
     receiver.hold("06059")
     async with httpx.AsyncClient(timeout=120) as patient:
-        requests_inbox.client = patient
+        requests_inbox.client, requests_inbox.timeout = patient, 120
+        requests_inbox.lease = dt.timedelta(seconds=180)
         sending = asyncio.create_task(requests_inbox.run_once())
         try:
             await receiver.arrived.wait()
@@ -352,6 +355,28 @@ async def test_a_401_drops_the_token_and_counts_as_a_failed_attempt(
     receiver.status = None
     clock.skip(minutes=10)
     assert await relay.run_once() == 1
+
+
+async def test_a_receiver_down_or_too_slow_is_a_failed_attempt(
+    directory_app: FastAPI,
+    receiver: Receiver,
+    other_receiver: Receiver,
+    make_relay: Callable[..., Relay],
+) -> None:
+    down, slow = receiver, other_receiver
+    await down.stop()  # nothing listens on its port now
+    slow.hold()
+    relay = make_relay({"mu": down.url, "nu": slow.url}, timeout=0.5)
+    event_id = await announce(directory_app, ("mu", "nu"), "06073", 1)
+    assert await relay.run_once() == 0
+    slow.release()
+    errors = {d.subscriber: d.last_error for d in await deliveries_of(directory_app, event_id)}
+    assert errors == {"mu": "ConnectError", "nu": "TimeoutError"}
+    no_url = make_relay({"xi": ""})
+    no_url_event = await announce(directory_app, ("xi",), "06073", 2)
+    assert await no_url.run_once() == 0
+    [delivery] = await deliveries_of(directory_app, no_url_event)
+    assert delivery.last_error == "no URL for the subscriber"
 
 
 async def test_a_crashed_relays_claim_runs_out(
