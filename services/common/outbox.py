@@ -20,6 +20,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -117,8 +118,14 @@ def create_tables(op: Any) -> None:
     for table in (events, deliveries):
         op.create_table(
             table.name,
-            *(column._copy() for column in table.columns),
+            *(column._copy() for column in table.columns),  # a copy drops its foreign key
             *(c._copy() for c in table.constraints if isinstance(c, CheckConstraint)),
+            *(
+                ForeignKeyConstraint(
+                    [c.name for c in fk.columns], [e.target_fullname for e in fk.elements]
+                )
+                for fk in table.foreign_key_constraints
+            ),
             **table.kwargs,
         )
         for index in table.indexes:

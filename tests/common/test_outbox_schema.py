@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
+from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
 
-from services.common import migrations
+from services.common import migrations, outbox
 from services.common.db import UtcDateTime, create_engine
 from services.common.outbox import OutboxBase
 from tests.conftest import Databases, in_thread
@@ -64,6 +65,21 @@ def test_the_outbox_tables_match_their_migrations(databases: Databases, service:
     url = databases.new(f"{service}_outbox_drift")
     in_thread(migrations.upgrade, service, url)
     assert run(url, outbox_drift) == []
+
+
+def test_a_new_services_first_migration_gets_the_current_tables(databases: Databases) -> None:
+    url = databases.new("outbox_new_service")
+
+    def create_then_compare(connection: sa.Connection) -> list[Any]:
+        outbox.create_tables(Operations(MigrationContext.configure(connection)))
+        return outbox_drift(connection)
+
+    def drop(connection: sa.Connection) -> list[str]:
+        outbox.drop_tables(Operations(MigrationContext.configure(connection)))
+        return sa.inspect(connection).get_table_names()
+
+    assert run(url, create_then_compare) == []
+    assert run(url, drop) == []
 
 
 def old_event(event_id: str, event_type: str, subject: str, **state: Any) -> dict[str, Any]:
