@@ -102,14 +102,14 @@ def directory_db(databases: Databases) -> str:
 
 
 def new_directory(key_files: dict[str, Path], **settings: Any) -> FastAPI:
-    """A directory as the tests run it (their token key, their client-secret key); `settings`
-    add to those."""
+    """A directory as the tests run it (their token key, their client-secret key, no outbox
+    relay of its own: the outbox tests drive one); `settings` add to those."""
     return create_directory_app(
         DirectorySettings(
             env="test",
             public_key_file=key_files["public"],
             client_secret_key=CLIENT_SECRET_KEY,
-            **settings,
+            **{"outbox_relay": False, **settings},
         )
     )
 

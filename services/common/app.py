@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.common import inbox
+from services.common import inbox, outbox_api, registry
 from services.common.auth import TokenVerifier
 from services.common.db import create_engine, create_sessionmaker, ping
 from services.common.deps import Authentication
@@ -33,6 +33,7 @@ from services.common.logging import configure_logging, current_request_id
 from services.common.middleware import BodyLimit, Idempotency, Metrics, Observability
 from services.common.names import EventType
 from services.common.openapi import METHODS, tidy
+from services.common.outbox_relay import OutboxMetrics, relay_worker
 
 error_log = logging.getLogger("cwshub.error")
 
@@ -228,6 +229,14 @@ async def database_ready(app: FastAPI) -> dict[str, Any]:
 Ready = Callable[[FastAPI], Awaitable[dict[str, Any]]]
 
 
+def has_subscribers(name: str) -> bool:
+    """Whether the registry has `name` publish events some service consumes."""
+    try:
+        return bool(registry.subscribers(name))
+    except KeyError:  # not a registered service (the gateway, a test's app)
+        return False
+
+
 def build_app(
     *,
     name: str,
@@ -247,14 +256,19 @@ def build_app(
     """An app with cwshub's frame: error handling, observability, operations routes, and (for a
     service) its database and token verifier.
 
-    `workers` are async context-manager factories taking the app (HTTP clients, outbox relays),
-    entered after the database is ready and exited before it is disposed. `handlers` are the
-    inbox's, by event type: exactly those the registry says the service consumes. Workers start
-    after app.state.service_identity is ready."""
+    `workers` are async context-manager factories taking the app (HTTP clients ...), entered
+    after the database and app.state.service_identity are ready and exited before the database
+    is disposed. `handlers` are the inbox's, by event type: exactly those the registry says the
+    service consumes. A service the registry says publishes events that others consume gets the
+    outbox relay (the last worker) and the operators' outbox routes (services.common.outbox_api)
+    without asking."""
     configure_logging(name, settings.log_level)
     # app.state.service_identity: the service's own token, for work done without a caller's.
     # Its secret is read now: a missing one stops the start, not the first background call.
     own_identity = service_identity(name, settings)
+    publishes = bool(database_url) and has_subscribers(name)
+    if publishes and getattr(settings, "outbox_relay", False):
+        workers = [*workers, relay_worker(name)]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -288,6 +302,9 @@ def build_app(
 
     app.openapi = document  # type: ignore[method-assign]
     app.state.metrics = Metrics(name)
+    if publishes:
+        app.state.outbox_metrics = OutboxMetrics(app.state.metrics)
+        app.include_router(outbox_api.router)
     if verify_tokens:
         app.state.verifier = TokenVerifier.from_settings(settings)
     install_error_handlers(app)

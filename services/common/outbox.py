@@ -1,97 +1,188 @@
-"""The transactional outbox: a change and the event that announces it commit together; a relay
-in the service's lifespan POSTs each event (CloudEvents 1.0 JSON) to every subscriber, with
-exponential backoff, until all accept: at least once, so receivers drop duplicates by id.
+"""The transactional outbox: a change and the event that announces it commit together, with one
+delivery row per subscriber, which the relay (services.common.outbox_relay) sends.
 
-On PostgreSQL the relay claims rows with FOR UPDATE SKIP LOCKED and keeps them locked while it
-sends, so replicas side by side never send the same row twice. Each service's migrations
-create the table (create_table(op))."""
+Why a row per (event, subscriber): one subscriber that is down must not hold back the others,
+and each needs its own attempts, next try, last error and state (pending, delivered, dead).
+Who subscribes is the registry's word (services.common.registry: the services consuming the
+event's type), read when the event is written, so a new subscriber is one line there. A
+session's info may name the subscribers instead (SUBSCRIBERS): tests, and tools that replay.
 
-import asyncio
-import contextlib
+A dead delivery is kept (never purged) until an office admin re-queues it (requeue, behind
+services.common.outbox_api): it is what an operator must look at."""
+
 import datetime as dt
-import logging
 import random
 import uuid
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, cast
 
-import httpx
 from sqlalchemy import (
     JSON,
-    Column,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
     Integer,
     MetaData,
+    Select,
     String,
     Table,
     insert,
     select,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from services.common import registry
 from services.common.db import UtcDateTime
+from services.common.errors import Conflict, NotFound
 from services.common.events import Event
 
-log = logging.getLogger("cwshub.outbox")
-metadata = MetaData()
-event = Table(
-    "outbox_event",
-    metadata,
-    Column("id", String(36), primary_key=True),
-    Column("source", String(128), nullable=False),
-    Column("type", String(128), nullable=False),
-    Column("subject", String(256), nullable=False),
-    Column("time", UtcDateTime, nullable=False),
-    Column("data", JSON, nullable=False),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("next_attempt_at", UtcDateTime, nullable=False),
-    Column("delivered_at", UtcDateTime, nullable=True),
-    Column("last_error", String(512), nullable=True),
-)
+PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
+STATES = (PENDING, DELIVERED, DEAD)
+# session.info key: the subscriber names add() writes deliveries for, instead of the registry's.
+SUBSCRIBERS = "cwshub.outbox.subscribers"
 
 
-def create_table(op: Any) -> None:
-    """For a service's migration (`op` is alembic's): the table and its index of due rows."""
-    op.create_table(event.name, *(column._copy() for column in event.columns))
-    op.create_index("ix_outbox_event_due", event.name, ["delivered_at", "next_attempt_at"])
+class OutboxBase(DeclarativeBase):
+    """The outbox's own metadata: each publishing service's migrations create these tables."""
+
+    metadata = MetaData()
 
 
-def drop_table(op: Any) -> None:
-    op.drop_index("ix_outbox_event_due", event.name)
-    op.drop_table(event.name)
+class OutboxEvent(OutboxBase):
+    """What happened, once (the CloudEvent's attributes and data), however many subscribe."""
+
+    __tablename__ = "outbox_event"
+    __table_args__ = (Index("ix_outbox_event_time", "time"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    source: Mapped[str] = mapped_column(String(128))
+    type: Mapped[str] = mapped_column(String(128))
+    subject: Mapped[str] = mapped_column(String(256))
+    time: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    dataschema: Mapped[str] = mapped_column(String(256))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class Delivery(OutboxBase):
+    """One event to one subscriber. `id` grows with each write (the order per subject);
+    `subject` is the event's, kept here so the order check needs no join; `created_at` is when
+    it was queued (again, after a re-queue), which `max_age` counts from."""
+
+    __tablename__ = "outbox_delivery"
+    __table_args__ = (
+        CheckConstraint(
+            "state IN ('pending', 'delivered', 'dead')", name="ck_outbox_delivery_state"
+        ),
+        Index("ix_outbox_delivery_due", "subscriber", "state", "next_attempt_at"),
+        Index("ix_outbox_delivery_order", "subscriber", "subject", "state", "id"),
+        Index("ix_outbox_delivery_purge", "state", "delivered_at"),
+        Index("ix_outbox_delivery_event_id", "event_id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    event_id: Mapped[str] = mapped_column(String(36), ForeignKey("outbox_event.id"))
+    subscriber: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(256))
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    claimed_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+    event: Mapped[OutboxEvent] = relationship(lazy="joined", innerjoin=True)
+
+    @property
+    def type(self) -> str:
+        return self.event.type
+
+    @property
+    def event_time(self) -> dt.datetime:
+        return self.event.time
+
+
+events = cast(Table, OutboxEvent.__table__)
+deliveries = cast(Table, Delivery.__table__)
+
+
+def create_tables(op: Any) -> None:
+    """For a new service's first migration (`op` is alembic's): both tables, current shape.
+    Services that had the first outbox moved with services.common.outbox_schema."""
+    for table in (events, deliveries):
+        op.create_table(
+            table.name,
+            *(column._copy() for column in table.columns),  # a copy drops its foreign key
+            *(c._copy() for c in table.constraints if isinstance(c, CheckConstraint)),
+            *(
+                ForeignKeyConstraint(
+                    [c.name for c in fk.columns], [e.target_fullname for e in fk.elements]
+                )
+                for fk in table.foreign_key_constraints
+            ),
+            **table.kwargs,
+        )
+        for index in table.indexes:
+            op.create_index(index.name, table.name, [c.name for c in index.columns])
+
+
+def drop_tables(op: Any) -> None:
+    for table in (deliveries, events):
+        for index in table.indexes:
+            op.drop_index(index.name, table.name)
+        op.drop_table(table.name)
+
+
+def subscribers_of(service: str, event_type: str) -> list[str]:
+    """The registry's subscribers of `service` that consume `event_type`: no other service is
+    sent it (its inbox would refuse it)."""
+    return [s.name for s in registry.subscribers(service) if event_type in s.consumes]
 
 
 async def add(session: AsyncSession, payload: Event, *, source: str) -> str:
-    """Write an event in the caller's transaction; it is sent only if that commits. `payload`
-    is the event's typed model (services.common.events), shared with its receivers."""
+    """Write an event and one pending delivery per subscriber in the caller's transaction: it
+    is sent only if that commits. `payload` is the event's typed model (services.common.events);
+    `source` is the CloudEvents source, "/<service>". With no subscriber nothing is written."""
     now = dt.datetime.now(dt.UTC)
     event_id = str(uuid.uuid4())
+    names = session.info.get(SUBSCRIBERS)
+    if names is None:
+        names = subscribers_of(source.removeprefix("/"), payload.event_type)
+    if not names:
+        return event_id
     await session.execute(
-        insert(event).values(
+        insert(events).values(
             id=event_id,
             source=source,
             type=str(payload.event_type),
             subject=payload.subject,
             time=now,
+            dataschema=payload.dataschema(),
             data=payload.data(),
-            attempts=0,
-            next_attempt_at=now,
         )
     )
+    await session.execute(
+        insert(deliveries),
+        [
+            {
+                "event_id": event_id,
+                "subscriber": name,
+                "subject": payload.subject,
+                "state": PENDING,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+            for name in names
+        ],
+    )
     return event_id
-
-
-def cloudevent(row: Any) -> dict[str, Any]:
-    return {
-        "specversion": "1.0",
-        "id": row.id,
-        "source": row.source,
-        "type": row.type,
-        "subject": row.subject,
-        "time": row.time.isoformat(),
-        "datacontenttype": "application/json",
-        "data": row.data,
-    }
 
 
 def backoff(attempts: int, *, base: float, cap: float) -> dt.timedelta:
@@ -100,97 +191,31 @@ def backoff(attempts: int, *, base: float, cap: float) -> dt.timedelta:
     return dt.timedelta(seconds=seconds * random.uniform(0.8, 1.2))
 
 
-class Relay:
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        *,
-        subscribers: list[str],
-        client: httpx.AsyncClient,
-        batch: int = 50,
-        base_delay: float = 0.5,
-        max_delay: float = 60.0,
-        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
-    ) -> None:
-        self.sessions, self.subscribers, self.client = sessions, subscribers, client
-        self.batch, self.base_delay, self.max_delay, self.clock = (
-            batch,
-            base_delay,
-            max_delay,
-            clock,
+def listing(state: str | None = None) -> Select[Any]:
+    """Deliveries (of one state, when given), for the operators' list."""
+    chosen = select(Delivery)
+    return chosen if state is None else chosen.where(Delivery.state == state)
+
+
+async def requeue(session: AsyncSession, delivery_id: int, *, now: dt.datetime) -> Delivery:
+    """Send a dead delivery again from scratch: pending, no attempts, due now, and its age
+    counted anew (else the first failure would kill it again at once). One conditional
+    UPDATE, so two operators re-queuing at once cannot both succeed."""
+    requeued = await session.execute(
+        update(deliveries)
+        .where(deliveries.c.id == delivery_id, deliveries.c.state == DEAD)
+        .values(
+            state=PENDING,
+            attempts=0,
+            last_error=None,
+            next_attempt_at=now,
+            created_at=now,
+            claimed_until=None,
         )
-
-    async def _deliver(self, row: Any) -> str | None:
-        """None when every subscriber accepted; else why not."""
-        body = cloudevent(row)
-        for url in self.subscribers:
-            try:
-                reply = await self.client.post(
-                    url, json=body, headers={"Content-Type": "application/cloudevents+json"}
-                )
-            except httpx.HTTPError as exc:
-                return f"{url}: {type(exc).__name__}"
-            if not reply.is_success:
-                return f"{url}: status {reply.status_code}"
-        return None
-
-    async def run_once(self) -> int:
-        """Send the events that are due; returns how many were delivered."""
-        async with self.sessions() as session:
-            now = self.clock()
-            due = (
-                select(event)
-                .where(event.c.delivered_at.is_(None), event.c.next_attempt_at <= now)
-                .order_by(event.c.time, event.c.id)
-                .limit(self.batch)
-            )
-            if session.get_bind().dialect.name == "postgresql":
-                due = due.with_for_update(skip_locked=True)
-            rows = (await session.execute(due)).all()
-            delivered = 0
-            for row in rows:
-                error = await self._deliver(row)
-                if error is None:
-                    values: dict[str, Any] = {"delivered_at": self.clock(), "last_error": None}
-                    delivered += 1
-                else:
-                    attempts = row.attempts + 1
-                    values = {
-                        "attempts": attempts,
-                        "last_error": error[:512],
-                        "next_attempt_at": self.clock()
-                        + backoff(attempts, base=self.base_delay, cap=self.max_delay),
-                    }
-                await session.execute(update(event).where(event.c.id == row.id).values(**values))
-            await session.commit()
-            return delivered
-
-    async def run_forever(self, *, idle: float = 0.5) -> None:
-        while True:
-            try:
-                if await self.run_once() == 0:
-                    await asyncio.sleep(idle)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the database blinked: log and keep relaying
-                log.exception("outbox relay failed; retrying")
-                await asyncio.sleep(idle * 4)
-
-
-def relay_worker(subscribers: list[str], **options: Any) -> Any:
-    """A lifespan worker for build_app(workers=[...]): relays while the service runs."""
-
-    @contextlib.asynccontextmanager
-    async def worker(app: Any) -> AsyncIterator[None]:
-        async with httpx.AsyncClient(timeout=10.0) as client:
-            relay = Relay(app.state.sessionmaker, subscribers=subscribers, client=client, **options)
-            app.state.outbox_relay = relay
-            task = asyncio.create_task(relay.run_forever())
-            try:
-                yield
-            finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-
-    return worker
+    )
+    delivery = await session.get(Delivery, delivery_id, populate_existing=True)
+    if delivery is None:
+        raise NotFound(f"There is no outbox delivery {delivery_id}.")
+    if not requeued.rowcount:  # type: ignore[attr-defined]
+        raise Conflict(f"Delivery {delivery_id} is {delivery.state}; only a dead one is re-queued.")
+    return delivery

@@ -91,6 +91,9 @@ class ServiceSettings(ExplicitEnvironment):
     outbox_max_attempts: int = Field(default=12, ge=1)
     outbox_max_age_seconds: float = Field(default=24 * 3600, gt=0)
     outbox_retention_seconds: float = Field(default=7 * 24 * 3600, gt=0)
+    # Whether this process runs the relay (a service that publishes events to subscribers).
+    # Off: deliveries wait for another replica's relay (and tests drive a relay themselves).
+    outbox_relay: bool = True
     # The inbox: a handler that raises is answered 503 (send again) this many times, then the
     # event is recorded as failed and acknowledged, so it does not hold back the stream.
     inbox_max_attempts: int = Field(default=5, ge=1)

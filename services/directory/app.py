@@ -1,6 +1,5 @@
 from fastapi import FastAPI
 
-from services.common import outbox
 from services.common.app import build_app
 from services.common.auth import TokenVerifier
 from services.directory import hashing
@@ -18,9 +17,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
         database_url=settings.database_url,
         routers=routers,
-        workers=[outbox.relay_worker(settings.event_subscribers)]
-        if settings.event_subscribers
-        else [],
     )
     app.state.internal_verifier = TokenVerifier.from_settings(
         settings, audience=settings.internal_audience

@@ -38,9 +38,6 @@ class Settings(ServiceSettings):
             return b"cwshub dev only: the client secret key of make run"
         raise ValueError("DIRECTORY_CLIENT_SECRET_KEY must be set outside dev")
 
-    # Where the outbox relay POSTs events (CloudEvents JSON); none: events wait in the outbox.
-    event_subscribers: list[str] = Field(default_factory=list)
-
     @property
     def roles_needing_two_factor(self) -> frozenset[str]:
         if self.two_factor_roles is not None:

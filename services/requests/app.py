@@ -6,7 +6,6 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from services.common import outbox
 from services.common.app import build_app
 from services.common.names import EventType
 from services.requests.api import router
@@ -38,9 +37,6 @@ def create_app(
             )
             yield
 
-    workers: list[Any] = [directory]
-    if settings.event_subscribers:
-        workers.append(outbox.relay_worker(settings.event_subscribers))
     app = build_app(
         name="requests",
         title="cwshub requests",
@@ -51,7 +47,7 @@ def create_app(
         settings=settings,
         database_url=settings.database_url,
         routers=[router],
-        workers=workers,
+        workers=[directory],
         handlers={EventType.COUNTY_CHANGED: on_county_changed},
     )
     app.state.clock = clock

@@ -12,8 +12,6 @@ class Settings(ServiceSettings):
     county_cache_seconds: float = Field(default=60.0, ge=0)
     # An SCR passes the regions when this many of the six approve (a majority by default).
     scr_approvals_needed: int = Field(default=4, ge=1, le=6)
-    # Where the outbox relay POSTs request.* events; none: events wait in the outbox.
-    event_subscribers: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _directory_known(self) -> "Settings":

@@ -1,5 +1,8 @@
 """request.created, request.transitioned and request.commented: written with the change,
-delivered by the outbox relay to a real HTTP receiver as CloudEvents 1.0."""
+delivered by the outbox relay to a real HTTP receiver, as CloudEvents in binary mode.
+
+No service consumes request.* in the registry yet (notifications will): the tests name a
+subscriber of their own in the sessions' info, as the registry's entry would."""
 
 from collections.abc import AsyncIterator
 
@@ -7,20 +10,38 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.common.outbox import Relay
-from tests.conftest import assert_problem, auth
-from tests.receiver import Receiver
+from services.common import outbox
+from services.common.outbox_relay import Relay
+from tests.conftest import Mint, assert_problem, auth
+from tests.receiver import Identity, Receiver
 from tests.requests.conftest import People, act, body_for, file
 
 
+async def drain(relay: Relay) -> int:
+    delivered = 0
+    while sent := await relay.run_once():
+        delivered += sent
+    return delivered
+
+
 @pytest.fixture
-async def relay(requests_app: FastAPI, receiver: Receiver) -> AsyncIterator[Relay]:
-    async with httpx.AsyncClient(timeout=5) as client:
-        relay = Relay(requests_app.state.sessionmaker, subscribers=[receiver.url], client=client)
-        while await relay.run_once():  # earlier tests' events
-            pass
-        receiver.events.clear()
-        yield relay
+async def relay(requests_app: FastAPI, receiver: Receiver, mint: Mint) -> AsyncIterator[Relay]:
+    sessions = requests_app.state.sessionmaker
+    sessions.configure(info={outbox.SUBSCRIBERS: ("notifications",)})
+    identity = Identity(mint, "service.requests")
+    try:
+        async with httpx.AsyncClient(timeout=5) as client:
+            relay = Relay(
+                sessions,
+                urls={"notifications": receiver.url},
+                client=client,
+                token=identity.token,
+            )
+            await drain(relay)  # earlier tests' events
+            receiver.events.clear()
+            yield relay
+    finally:
+        sessions.configure(info={})
 
 
 async def test_every_change_is_announced_once_delivered(
@@ -34,7 +55,7 @@ async def test_every_change_is_announced_once_delivered(
         headers=auth(people.office_admin()),
     )
     assert receiver.events == []  # nothing leaves before the relay sends it
-    assert await relay.run_once() == 3
+    assert await drain(relay) == 3  # one at a time: they are about one request, in order
     assert [e["type"] for e in receiver.events] == [
         "request.created",
         "request.transitioned",
@@ -42,6 +63,8 @@ async def test_every_change_is_announced_once_delivered(
     ]
     for event in receiver.events:
         assert event["specversion"] == "1.0" and event["source"] == "/requests"
+        assert event["dataschema"] == f"urn:cwshub:event:{event['type']}:v1"
+        assert event["headers"]["authorization"].startswith("Bearer ")
         assert event["subject"] == mac["id"] and event["data"]["number"] == mac["number"]
         assert event["data"]["county"] == "06067" and event["data"]["region_id"]
     moved = receiver.events[1]["data"]
@@ -85,7 +108,7 @@ async def test_a_ddrs_events_carry_none_of_its_words(
         json={"body": "Case 0123-4567 checked"},
         headers=auth(office),
     )
-    assert await relay.run_once() == 3
+    assert await drain(relay) == 3
     for event in receiver.events:
         assert event["data"]["needs_permission"] == "ddr" and event["data"]["state"]
         text = str(event)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from services.common import outbox
+from services.common import outbox_schema
 
 revision: str = "0009"
 down_revision: str | None = "0008"
@@ -18,8 +18,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    outbox.create_table(op)
+    outbox_schema.create_v1(op)
 
 
 def downgrade() -> None:
-    outbox.drop_table(op)
+    outbox_schema.drop_v1(op)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from services.common import idempotency, outbox
+from services.common import idempotency, outbox_schema
 from services.common.db import UtcDateTime
 
 revision: str = "0001"
@@ -110,11 +110,11 @@ def upgrade() -> None:
     )
 
     idempotency.create_table(op)
-    outbox.create_table(op)
+    outbox_schema.create_v1(op)
 
 
 def downgrade() -> None:
-    outbox.drop_table(op)
+    outbox_schema.drop_v1(op)
     idempotency.drop_table(op)
     op.drop_table("request_number")
     op.drop_table("scr_vote")

@@ -1,7 +1,7 @@
 """The inbox: the ids of the events received (county.changed), recorded with their handling.
 
 Revision ID: 0003_inbox
-Revises: 0001
+Revises: 0002_outbox_deliveries
 Create Date: 2026-12-02
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from services.common import inbox
 
 revision: str = "0003_inbox"
-down_revision: str | None = "0001"
+down_revision: str | None = "0002_outbox_deliveries"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
