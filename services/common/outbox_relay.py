@@ -355,6 +355,7 @@ def relay_worker(service: str) -> Any:
                 max_attempts=settings.outbox_max_attempts,
                 max_age=settings.outbox_max_age_seconds,
                 retention=settings.outbox_retention_seconds,
+                lease=settings.outbox_lease_seconds,
             )
             app.state.outbox_relay = relay
             task = asyncio.create_task(relay.run_forever())

@@ -91,6 +91,9 @@ class ServiceSettings(ExplicitEnvironment):
     outbox_max_attempts: int = Field(default=12, ge=1)
     outbox_max_age_seconds: float = Field(default=24 * 3600, gt=0)
     outbox_retention_seconds: float = Field(default=7 * 24 * 3600, gt=0)
+    # How long a relay owns a delivery it is sending: a relay that dies mid-send leaves it to
+    # another (or to itself, restarted) after this. Longer than a send may take (10 s).
+    outbox_lease_seconds: float = Field(default=60, ge=15)
     # Whether this process runs the relay (a service that publishes events to subscribers).
     # Off: deliveries wait for another replica's relay (and tests drive a relay themselves).
     outbox_relay: bool = True
