@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from gateway.keys import generate_private_pem  # noqa: E402
 from services.common import migrations, registry  # noqa: E402
 from services.common.db import create_engine, create_sessionmaker  # noqa: E402
+from services.common.names import Perm, Role  # noqa: E402
 from services.common.serve import stop_all  # noqa: E402
 from services.directory.credentials import TOOL_PERMISSIONS  # noqa: E402
 from services.directory.hashing import hash_secret  # noqa: E402
@@ -40,8 +41,12 @@ from tools.stack import Process, local_urls, serve, service_env  # noqa: E402
 PROCESSES = registry.processes()
 # The principals the API is fuzzed as: username -> (roles, county, permissions).
 PRINCIPALS = {
-    "fuzz.office": (["office_admin"], None, list(TOOL_PERMISSIONS)),
-    "fuzz.county": (["county_user"], "06067", ["mac", "ddr", "scr", "vpn", "sbc"]),
+    "fuzz.office": ([Role.OFFICE_ADMIN], None, list(TOOL_PERMISSIONS)),
+    "fuzz.county": (
+        [Role.COUNTY_USER],
+        "06067",
+        [Perm.MAC, Perm.DDR, Perm.SCR, Perm.VPN, Perm.SBC],
+    ),
 }
 ST = Path(sys.executable).with_name("st")
 CONTRACT = ROOT / "contract"

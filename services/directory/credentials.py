@@ -72,7 +72,7 @@ class Proof:
 # Where a failure came from when the caller did not say (counts as one address).
 UNKNOWN_SOURCE = "unknown"
 # The actor of changes sign-in makes by itself (a lockout).
-SIGN_IN = Principal(sub="sign-in", kind="service", name="sign-in")
+SIGN_IN = Principal(sub="sign-in", kind=Kind.SERVICE, name="sign-in")
 
 
 def claims_of(account: Account) -> Claims:

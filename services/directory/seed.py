@@ -5,6 +5,7 @@ README's logins and the services' sign-ins always work."""
 
 import asyncio
 import sys
+from collections.abc import Sequence
 
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common import registry
 from services.common.db import create_engine, create_sessionmaker
-from services.common.names import Kind
+from services.common.names import Kind, Perm, Role
 from services.common.settings import dev_client_secret, one_line
 from services.directory.credentials import TOOL_PERMISSIONS
 from services.directory.hashing import hash_secret
@@ -21,24 +22,39 @@ from services.directory.seed_data import region_id
 from services.directory.settings import Settings
 
 DEMO_PASSWORD = "cwshub-demo"
-DEMO_ACCOUNTS = [
-    # username, display name, county, region code, roles, perms
-    ("office.admin", "Office Administrator", None, None, ["office_admin"], list(TOOL_PERMISSIONS)),
+# username, display name, county, region code, roles, perms
+DemoAccount = tuple[str, str, str | None, str | None, list[Role], Sequence[str]]
+DEMO_ACCOUNTS: list[DemoAccount] = [
+    (
+        "office.admin",
+        "Office Administrator",
+        None,
+        None,
+        [Role.OFFICE_ADMIN],
+        list(TOOL_PERMISSIONS),
+    ),
     (
         "sacramento.spoc",
         "Sacramento SPOC",
         "06067",
         None,
-        ["county_admin"],
-        ["mac", "ddr", "scr", "vpn", "sbc", "relocation", "reports", "linkages"],
+        [Role.COUNTY_ADMIN],
+        list(TOOL_PERMISSIONS),
     ),
-    ("sacramento.worker", "Sacramento Worker", "06067", None, ["county_user"], ["mac", "ddr"]),
-    ("fresno.worker", "Fresno Worker", "06019", None, ["county_user"], ["mac", "ddr"]),
-    ("bayarea.ssc", "Bay Area SSC", None, "bay_area", ["ssc"], []),
+    (
+        "sacramento.worker",
+        "Sacramento Worker",
+        "06067",
+        None,
+        [Role.COUNTY_USER],
+        [Perm.MAC, Perm.DDR],
+    ),
+    ("fresno.worker", "Fresno Worker", "06019", None, [Role.COUNTY_USER], [Perm.MAC, Perm.DDR]),
+    ("bayarea.ssc", "Bay Area SSC", None, "bay_area", [Role.SSC], []),
 ]
 DEMO_CLIENTS = [
     # client_id, name, secret, kind, roles, perms
-    ("helpdesk", "IBM help desk", "helpdesk-demo-secret", "helpdesk", ["helpdesk"], ["ddr"]),
+    ("helpdesk", "IBM help desk", "helpdesk-demo-secret", "helpdesk", [Role.HELPDESK], [Perm.DDR]),
 ]
 
 
@@ -53,7 +69,7 @@ async def seed_demo(session: AsyncSession) -> None:
         account.email = f"{username}@example.org"
         account.county_fips = county
         account.region_id = region_id(region) if region else None
-        account.roles, account.perms = roles, perms
+        account.roles, account.perms = [str(r) for r in roles], [str(p) for p in perms]
         account.password_hash, account.totp_secret, account.active = password_hash, None, True
     for client_id, name, secret, kind, roles, perms in DEMO_CLIENTS:
         client = await session.scalar(select(ApiClient).where(ApiClient.client_id == client_id))
@@ -61,7 +77,8 @@ async def seed_demo(session: AsyncSession) -> None:
             client = ApiClient(client_id=client_id)
             session.add(client)
         client.name, client.kind, client.secret_hash = name, kind, hash_secret(secret)
-        client.roles, client.perms, client.active = roles, perms, True
+        client.roles, client.perms = [str(r) for r in roles], [str(p) for p in perms]
+        client.active = True
     await seed_service_clients(session)
     await session.flush()
 

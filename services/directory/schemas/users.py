@@ -64,7 +64,7 @@ class UserCreate(BaseModel):
     email: Email
     county: Fips | None = Field(default=None, description="Defaults to a county admin's own")
     region: str | None = Field(default=None, description="Region id or code; SSCs only")
-    roles: list[UserRole] = Field(min_length=1, examples=[["county_user"]])
+    roles: list[UserRole] = Field(min_length=1, examples=[[Role.COUNTY_USER]])
     perms: list[ToolPermission] = Field(default_factory=list, examples=[["ddr"]])
 
 
