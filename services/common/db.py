@@ -5,7 +5,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, TypeDecorator, event, text
+from sqlalchemy import DateTime, Dialect, Select, Table, TypeDecorator, delete, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -95,6 +95,26 @@ def create_engine(url: str, *, pool_size: int = 10, migrating: bool = False) -> 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+async def delete_in_batches(
+    sessions: async_sessionmaker[AsyncSession], table: Table, chosen: Select[Any], batch: int
+) -> int:
+    """Delete the rows of `table` whose id `chosen` selects, `batch` per statement, each in a
+    transaction of its own, until fewer than `batch` go; how many went. Housekeeping (the
+    outbox's and the inbox's purges) works so: no statement holds locks on more than a batch
+    of rows, or SQLite's write lock for longer than a batch takes, while users write. Alias
+    the table in `chosen` (a subquery naming the table it deletes from is correlated to it)."""
+    limited = chosen.limit(batch)
+    removed = 0
+    while True:
+        async with sessions() as session:
+            result = await session.execute(delete(table).where(table.c.id.in_(limited)))
+            await session.commit()
+        count = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        removed += count
+        if count < batch:
+            return removed
 
 
 async def execute_autocommit(url: str, statement: str) -> None:

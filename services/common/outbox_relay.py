@@ -28,10 +28,11 @@ from typing import Any
 import httpx
 import orjson
 from prometheus_client import Counter, Gauge
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.common import registry
+from services.common.db import delete_in_batches
 from services.common.middleware import Metrics
 from services.common.outbox import DEAD, DELIVERED, PENDING, STATES, backoff, deliveries, events
 
@@ -242,29 +243,15 @@ class Relay:
         cutoff = self.clock() - dt.timedelta(seconds=self.retention)
         # Aliases: a subquery naming the table it deletes from would be correlated to it.
         done, orphan = deliveries.alias("done"), events.alias("orphan")
-        old_deliveries = (
-            select(done.c.id)
-            .where(done.c.state == DELIVERED, done.c.delivered_at < cutoff)
-            .limit(self.purge_batch)
+        old_deliveries = select(done.c.id).where(
+            done.c.state == DELIVERED, done.c.delivered_at < cutoff
         )
-        orphans = (
-            select(orphan.c.id)
-            .where(
-                orphan.c.time < cutoff,
-                ~exists().where(deliveries.c.event_id == orphan.c.id),
-            )
-            .limit(self.purge_batch)
+        orphans = select(orphan.c.id).where(
+            orphan.c.time < cutoff, ~exists().where(deliveries.c.event_id == orphan.c.id)
         )
         removed = 0
         for table, chosen in ((deliveries, old_deliveries), (events, orphans)):
-            while True:
-                async with self.sessions() as session:
-                    result = await session.execute(delete(table).where(table.c.id.in_(chosen)))
-                    await session.commit()
-                count = int(result.rowcount or 0)  # type: ignore[attr-defined]
-                removed += count
-                if count < self.purge_batch:
-                    break
+            removed += await delete_in_batches(self.sessions, table, chosen, self.purge_batch)
         return removed
 
     async def count(self) -> dict[tuple[str, str], int]:
