@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.common import inbox, outbox_api, registry
+from services.common import inbox, inbox_api, inbox_ops, outbox_api, registry
 from services.common.auth import TokenVerifier
 from services.common.db import create_engine, create_sessionmaker, ping
 from services.common.deps import Authentication
@@ -261,7 +261,8 @@ def build_app(
     is disposed. `handlers` are the inbox's, by event type: exactly those the registry says the
     service consumes. A service the registry says publishes events that others consume gets the
     outbox relay (the last worker) and the operators' outbox routes (services.common.outbox_api)
-    without asking."""
+    without asking; one that consumes events gets the inbox's keeper (purge and gauge,
+    services.common.inbox_ops) and its operators' routes (services.common.inbox_api)."""
     configure_logging(name, settings.log_level)
     # app.state.service_identity: the service's own token, for work done without a caller's.
     # Its secret is read now: a missing one stops the start, not the first background call.
@@ -269,6 +270,8 @@ def build_app(
     publishes = bool(database_url) and has_subscribers(name)
     if publishes and getattr(settings, "outbox_relay", False):
         workers = [*workers, relay_worker(name)]
+    if database_url and inbox.consumed(name):
+        workers = [*workers, inbox_ops.keeper]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -314,6 +317,8 @@ def build_app(
     inbox.install(
         app, service=name, handlers=handlers or {}, settings=settings, database=bool(database_url)
     )
+    if hasattr(app.state, "inbox"):
+        app.include_router(inbox_api.router)
     if verify_tokens:  # innermost: it needs the route FastAPI has chosen
         app.add_middleware(Authentication)
     if database_url and verify_tokens:

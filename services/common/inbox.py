@@ -13,8 +13,10 @@ Why each step:
   Delivery is at least once; handling is exactly once by the receiver's state.
 - A handler that raises (a poison event) is rolled back and the attempt is recorded on its own:
   503 (send again later) until `inbox_max_attempts`, then `failed` and 200, so one bad event
-  does not hold back every later one. Its class and a short message are kept for operators;
-  the event's data is never logged.
+  does not hold back every later one. Its class and a short message are kept for operators,
+  and a failed event keeps its envelope and data, so that an office admin can have it handled
+  again once its cause is fixed (services.common.inbox_ops and inbox_api, which also purge
+  handled ids after the retention and count failed events). The data is never logged.
 
 A handler runs inside that transaction: it only touches the database (no network calls: on
 SQLite the write lock is held while it runs) and never commits."""
@@ -24,49 +26,71 @@ import logging
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
-from prometheus_client import Counter
-from pydantic import ValidationError
-from sqlalchemy import Column, Index, Integer, MetaData, String, Table, insert, select, update
+from prometheus_client import Counter, Gauge
+from sqlalchemy import JSON, Index, Integer, MetaData, String, Table, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.common import registry
 from services.common.auth import Principal
+from services.common.cloudevents import MAX_ID, MAX_TEXT, read_envelope, read_payload
 from services.common.db import UtcDateTime
 from services.common.deps import Credentials, authenticator, get_principal
 from services.common.errors import FieldError, Forbidden, InvalidInput, ServiceUnavailable
-from services.common.events import MODELS, Event
+from services.common.events import Event
 from services.common.names import EventType, Role
 
 log = logging.getLogger("cwshub.inbox")
 
 HANDLED, RETRYING, FAILED = "handled", "retrying", "failed"
 DUPLICATE, BUSY = "duplicate", "busy"  # outcomes that leave the row as it was
-SPECVERSION = "1.0"
-MAX_ID, MAX_TEXT, MAX_ERROR = 128, 256, 256
+MAX_ERROR = 256
 
-metadata = MetaData()
-event = Table(
-    "inbox_event",
-    metadata,
-    Column("id", String(MAX_ID), primary_key=True),  # the CloudEvent's id
-    Column("type", String(128), nullable=False),
-    Column("sender", String(64), nullable=False),  # the sending service's registry name
-    Column("state", String(16), nullable=False),  # handled | retrying | failed
-    Column("attempts", Integer, nullable=False),
-    Column("last_error", String(MAX_ERROR), nullable=True),
-    Column("received_at", UtcDateTime, nullable=False),
-    Column("handled_at", UtcDateTime, nullable=True),
-    Index("ix_inbox_event_state", "state", "received_at"),
-)
+
+class InboxBase(DeclarativeBase):
+    """The inbox's own metadata: each consuming service's migrations create its table."""
+
+    metadata = MetaData()
+
+
+class InboxEvent(InboxBase):
+    """One event received: its id, how its handling went, and (failed ones only) what an
+    operator needs to handle it again: the envelope and the data. A handled event keeps only
+    its id, type and times, which the purge (services.common.inbox_ops) removes after the
+    retention; a failed one stays until an operator retries it (services.common.inbox_api)."""
+
+    __tablename__ = "inbox_event"
+    __table_args__ = (Index("ix_inbox_event_state", "state", "received_at"),)
+
+    id: Mapped[str] = mapped_column(String(MAX_ID), primary_key=True)  # the CloudEvent's id
+    type: Mapped[str] = mapped_column(String(128))
+    sender: Mapped[str] = mapped_column(String(64))  # the sending service's registry name
+    state: Mapped[str] = mapped_column(String(16))  # handled | retrying | failed
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(MAX_ERROR), nullable=True)
+    received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    handled_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # Kept while the event is failed, for a retry (requests migration 0004):
+    source: Mapped[str | None] = mapped_column(String(MAX_TEXT), nullable=True)
+    subject: Mapped[str | None] = mapped_column(String(MAX_TEXT), nullable=True)
+    dataschema: Mapped[str | None] = mapped_column(String(MAX_TEXT), nullable=True)
+    event_time: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+
+
+event = cast(Table, InboxEvent.__table__)
+PAYLOAD = ("source", "subject", "dataschema", "event_time", "data")
+NO_PAYLOAD: dict[str, Any] = dict.fromkeys(PAYLOAD)
 
 
 def create_table(op: Any) -> None:
-    """For a service's migration (`op` is alembic's): the table and its index by state."""
+    """For a new service's migration (`op` is alembic's): the table as it is now, and its
+    index by state. (The requests service's migrations spell out each shape they made.)"""
     op.create_table(event.name, *(column._copy() for column in event.columns))
     op.create_index("ix_inbox_event_state", event.name, ["state", "received_at"])
 
@@ -104,14 +128,14 @@ class Inbox:
         *,
         max_attempts: int,
         counter: Counter,
+        failed: Gauge | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.service, self.handlers, self.max_attempts = service, dict(handlers), max_attempts
-        self.counter, self.clock = counter, clock
+        self.counter, self.failed, self.clock = counter, failed, clock
 
     def count(self, event_type: str, outcome: str) -> None:
-        label = event_type if event_type in set(EventType) else "unknown"  # bounded labels
-        self.counter.labels(self.service, label, outcome).inc()
+        self.counter.labels(self.service, label(event_type), outcome).inc()
 
     async def receive(
         self, sessions: async_sessionmaker[AsyncSession], delivery: Delivery, payload: Event
@@ -133,22 +157,26 @@ class Inbox:
             except Exception as exc:  # a poison event, whatever the handler raised
                 await session.rollback()
                 failure = exc
-        return await self._record_failure(sessions, delivery, earlier, failure, now)
+        return await self._record_failure(sessions, delivery, payload, earlier, failure, now)
 
     async def _record_failure(
         self,
         sessions: async_sessionmaker[AsyncSession],
         delivery: Delivery,
+        payload: Event,
         earlier: int,
         exc: Exception,
         now: dt.datetime,
     ) -> tuple[str, int]:
+        """Record a failed attempt on its own; the last one keeps the event for a retry."""
         attempts = earlier + 1
         state = FAILED if attempts >= self.max_attempts else RETRYING
         error = short_error(exc)
         async with sessions() as session:
             try:
                 values = {"state": state, "attempts": attempts, "last_error": error}
+                if state == FAILED:
+                    values.update(kept(delivery, payload))
                 if earlier == 0:  # the row went with the handler's rollback
                     row = {**_identity(delivery), **values, "received_at": now}
                     await session.execute(insert(event).values(**row))
@@ -174,8 +202,24 @@ class Inbox:
         return state, attempts
 
 
+def label(event_type: str) -> str:
+    """An event type as a metric label: a known one, or "unknown" (labels stay bounded)."""
+    return event_type if event_type in set(EventType) else "unknown"
+
+
 class _Taken(Exception):
     """A concurrent delivery of the same event changed its row under us."""
+
+
+def kept(delivery: Delivery, payload: Event) -> dict[str, Any]:
+    """What a failed event keeps so that an operator can have it handled again."""
+    return {
+        "source": delivery.source,
+        "subject": delivery.subject,
+        "dataschema": payload.dataschema(),
+        "event_time": delivery.time,
+        "data": payload.data(),
+    }
 
 
 def _identity(delivery: Delivery) -> dict[str, Any]:
@@ -235,7 +279,7 @@ def short_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message}"[:MAX_ERROR] if message else type(exc).__name__
 
 
-# The HTTP side: who may send, the CloudEvents envelope (binary content mode), the reply.
+# The HTTP side: who may send (services.common.cloudevents reads the envelope), the reply.
 
 
 def service_name(principal: Principal) -> str | None:
@@ -257,7 +301,7 @@ async def sending_service(request: Request, credentials: Credentials) -> Princip
     event_type = request.headers.get("ce-type", "")
     sender = service_name(principal)
     if sender is not None and not event_type:
-        raise InvalidInput("Send the event's type.", errors=[_missing("ce-type")])
+        raise InvalidInput("Send the event's type.", errors=[FieldError("ce-type", "required")])
     if sender is None or not registry.accepts(inbox.service, sender=sender, event_type=event_type):
         inbox.count(event_type, "refused")
         log.warning(  # who sent it is the access log's principal (a subject id, not a name)
@@ -272,69 +316,6 @@ async def sending_service(request: Request, credentials: Credentials) -> Princip
 SenderDep = Annotated[Principal, Depends(sending_service)]
 
 
-def _missing(header: str) -> FieldError:
-    return FieldError(header, "required")
-
-
-def read_envelope(request: Request, sender: Principal) -> Delivery:
-    """The ce-* headers, each checked: 422 naming every header that is missing or wrong."""
-    headers, errors = request.headers, []
-    values = {}
-    for name, limit in (("id", MAX_ID), ("source", MAX_TEXT), ("subject", MAX_TEXT)):
-        value = headers.get(f"ce-{name}", "").strip()
-        if not value:
-            errors.append(_missing(f"ce-{name}"))
-        elif len(value) > limit:
-            errors.append(FieldError(f"ce-{name}", f"at most {limit} characters"))
-        values[name] = value
-    specversion = headers.get("ce-specversion")
-    if specversion != SPECVERSION:
-        reason = "required" if specversion is None else f"unsupported: send {SPECVERSION}"
-        errors.append(FieldError("ce-specversion", reason))
-    time = _time(headers.get("ce-time"), errors)
-    event_type = EventType(headers["ce-type"])  # sending_service has checked it
-    expected = MODELS[event_type].dataschema()
-    schema = headers.get("ce-dataschema")
-    if schema != expected:
-        errors.append(
-            FieldError("ce-dataschema", f"unsupported: send {expected}" if schema else "required")
-        )
-    if headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
-        errors.append(FieldError("content-type", "must be application/json"))
-    if errors or time is None:
-        fields = ", ".join(e.field for e in errors)
-        raise InvalidInput(f"The event's envelope is not valid: {fields}.", errors=errors)
-    return Delivery(type=event_type, time=time, sender=sender, state=request.app.state, **values)
-
-
-def _time(value: str | None, errors: list[FieldError]) -> dt.datetime | None:
-    if not value:
-        errors.append(_missing("ce-time"))
-        return None
-    try:
-        time = dt.datetime.fromisoformat(value)
-    except ValueError:
-        time = None
-    if time is None or time.tzinfo is None:
-        errors.append(FieldError("ce-time", "an ISO 8601 time with its UTC offset"))
-        return None
-    return time
-
-
-def read_payload(event_type: EventType, body: bytes) -> Event:
-    """The body as the type's model: 422 naming each field of `data` that does not fit."""
-    try:
-        return MODELS[event_type].model_validate_json(body)
-    except ValidationError as exc:
-        errors = []
-        for error in exc.errors():
-            loc = ".".join(str(part) for part in error.get("loc", ()))
-            message = "not valid JSON" if error["type"] == "json_invalid" else error["msg"]
-            errors.append(FieldError(f"data.{loc}" if loc else "data", message))
-        fields = ", ".join(sorted({e.field for e in errors}))
-        raise InvalidInput(f"The event's data is not valid: {fields}.", errors=errors) from None
-
-
 router = APIRouter(include_in_schema=False)
 
 
@@ -344,7 +325,7 @@ async def receive_event(request: Request, sender: SenderDep) -> JSONResponse:
     before (or failed for good and acknowledged), 503 with Retry-After when it should be
     sent again."""
     inbox: Inbox = request.app.state.inbox
-    delivery = read_envelope(request, sender)
+    delivery = Delivery(**read_envelope(request.headers), sender=sender, state=request.app.state)
     try:
         payload = read_payload(delivery.type, await request.body())
     except InvalidInput:
@@ -396,6 +377,7 @@ def install(
         return
     if not database or not hasattr(app.state, "verifier"):
         raise RuntimeError(f"{service}: receiving events needs a database and verify_tokens")
+    metrics = app.state.metrics.registry
     app.state.inbox = Inbox(
         service,
         handlers,
@@ -404,7 +386,13 @@ def install(
             "inbox_events_total",
             "Events received, by type and outcome",
             ["service", "type", "outcome"],
-            registry=app.state.metrics.registry,
+            registry=metrics,
+        ),
+        failed=Gauge(  # refreshed by services.common.inbox_ops: alert when above 0
+            "inbox_failed_events",
+            "Events recorded as failed and not yet handled by an operator's retry",
+            ["service", "type"],
+            registry=metrics,
         ),
     )
     app.include_router(router)

@@ -100,6 +100,12 @@ class ServiceSettings(ExplicitEnvironment):
     # The inbox: a handler that raises is answered 503 (send again) this many times, then the
     # event is recorded as failed and acknowledged, so it does not hold back the stream.
     inbox_max_attempts: int = Field(default=5, ge=1)
+    # Handled events' ids are purged after this; failed ones stay until an operator deals
+    # with them. An id must be remembered as long as its event may be delivered again, so
+    # this must be longer than the sender's outbox_max_age_seconds (one value for every
+    # service: set it alike everywhere). The relay's last try may come a backoff (at most
+    # five minutes) after that age: the defaults leave six days to spare.
+    inbox_retention_seconds: float = Field(default=7 * 24 * 3600, gt=0)
 
     @classmethod
     def service_name(cls) -> str:
@@ -141,6 +147,17 @@ class ServiceSettings(ExplicitEnvironment):
 
     def default_sqlite_url(self, name: str) -> str:
         return f"sqlite+aiosqlite:///{DATA_DIR / (name + '.db')}"
+
+    @model_validator(mode="after")
+    def _inbox_outlives_deliveries(self) -> "ServiceSettings":
+        if self.inbox_retention_seconds <= self.outbox_max_age_seconds:
+            prefix = str(self.model_config.get("env_prefix", "")).upper()
+            raise ValueError(
+                f"{prefix}INBOX_RETENTION_SECONDS ({self.inbox_retention_seconds:g}) must be "
+                f"longer than {prefix}OUTBOX_MAX_AGE_SECONDS ({self.outbox_max_age_seconds:g}): "
+                "an event's id is kept as long as the event may be delivered again"
+            )
+        return self
 
     @model_validator(mode="after")
     def _database_required_outside_dev(self) -> "ServiceSettings":

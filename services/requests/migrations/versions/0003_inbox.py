@@ -1,4 +1,5 @@
 """The inbox: the ids of the events received (county.changed), recorded with their handling.
+The table as it was then, spelled out: services.common.inbox has grown since (0004).
 
 Revision ID: 0003_inbox
 Revises: 0002_outbox_deliveries
@@ -7,9 +8,10 @@ Create Date: 2026-12-02
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
-from services.common import inbox
+from services.common.db import UtcDateTime
 
 revision: str = "0003_inbox"
 down_revision: str | None = "0002_outbox_deliveries"
@@ -18,8 +20,20 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    inbox.create_table(op)
+    op.create_table(
+        "inbox_event",
+        sa.Column("id", sa.String(128), primary_key=True),
+        sa.Column("type", sa.String(128), nullable=False),
+        sa.Column("sender", sa.String(64), nullable=False),
+        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_error", sa.String(256), nullable=True),
+        sa.Column("received_at", UtcDateTime(), nullable=False),
+        sa.Column("handled_at", UtcDateTime(), nullable=True),
+    )
+    op.create_index("ix_inbox_event_state", "inbox_event", ["state", "received_at"])
 
 
 def downgrade() -> None:
-    inbox.drop_table(op)
+    op.drop_index("ix_inbox_event_state", "inbox_event")
+    op.drop_table("inbox_event")
