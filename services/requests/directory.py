@@ -26,6 +26,7 @@ class CountyFacts:
     name: str
     region_id: uuid.UUID
     cws_configuration: str | None
+    version: int | None = None  # the county row's version (the reply's ETag), if it said
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,12 @@ class RegionFacts:
     id: uuid.UUID
     code: str
     name: str
+
+
+def _version(etag: str | None) -> int | None:
+    """The row version an ETag such as "3" names; None for a tag that is not one."""
+    tag = (etag or "").removeprefix("W/").strip('"')
+    return int(tag) if tag.isdigit() and len(tag) < 10 else None
 
 
 class Directory:
@@ -87,6 +94,7 @@ class Directory:
             name=body["name"],
             region_id=uuid.UUID(body["region"]["id"]),
             cws_configuration=body.get("cws_configuration"),
+            version=_version(reply.headers.get("etag")),
         )
         self._counties[fips] = (self.clock(), facts)
         return facts, True

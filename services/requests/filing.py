@@ -126,9 +126,9 @@ async def file_request(
     """File a request: check who files (before asking the directory anything), the county's
     facts and the type's rules; number it, record and announce it."""
     check_may_file(principal, type=type, county=county, details=details)
-    facts, fresh = await directory.lookup(county, token=token)
-    if fresh:  # the county may have moved while its county.changed is still on its way
-        await county_moves.follow_county(session, fips=facts.fips, region_id=facts.region_id)
+    # The county may have moved while its county.changed is still on its way: a fresh read
+    # applies the move; cached facts older than a move applied here are read again.
+    facts = await county_moves.settle_filing(session, directory, fips=county, token=token)
     check_rules(type=type, details=details, county=facts, now=now)
     ticket = details.get("help_desk_ticket") if type == "ddr" else None
     if ticket:

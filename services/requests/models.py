@@ -113,3 +113,15 @@ class RequestNumber(RequestsBase):
     type: Mapped[str] = mapped_column(String(16), primary_key=True)
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
     last: Mapped[int] = mapped_column(Integer)
+
+
+class CountySeen(RequestsBase):
+    """The latest version of a county's row in the directory that this service has applied
+    (services.requests.county_moves): an older county.changed, arriving late, is ignored."""
+
+    __tablename__ = "county_seen"
+
+    fips: Mapped[str] = mapped_column(String(5), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    region_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

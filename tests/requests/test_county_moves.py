@@ -10,14 +10,17 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import delete, func, select
 
 from services.common.events import CountyChanged
 from services.directory.seed_data import region_id
+from services.requests.models import CountySeen, Request
 from tests.cloudevents import deliver, service_token
 from tests.conftest import Mint, assert_problem, auth
-from tests.requests.conftest import People, Staff, act, change_county, file
+from tests.requests.conftest import People, Staff, act, body_for, change_county, file
 
 NEVADA, PLACER, SIERRA, SUTTER, YOLO = "06057", "06061", "06091", "06101", "06113"
+AMADOR, CALAVERAS, TUOLUMNE = "06005", "06009", "06109"
 HOME, AWAY = "mountain_valley", "southern"  # where these counties are, where they go
 
 Move = Callable[[str, str], Awaitable[CountyChanged]]
@@ -38,16 +41,22 @@ async def move(
     async def to(fips: str, region: str) -> CountyChanged:
         moved.add(fips)
         await change_county(directory, people, fips, region=region)
-        reply = await directory.get(f"/api/v1/counties/{fips}", headers=auth(people.office_admin()))
-        return CountyChanged(
-            fips=fips,
-            region_id=uuid.UUID(reply.json()["region"]["id"]),
-            version=int(reply.headers["etag"].strip('"')),
-        )
+        return await as_announced(directory, people, fips)
 
     yield to
     for fips in moved:
         await change_county(directory, people, fips, region=HOME)
+
+
+async def as_announced(directory: httpx.AsyncClient, people: People, fips: str) -> CountyChanged:
+    """The county.changed the directory would announce for the county as it is now."""
+    reply = await directory.get(f"/api/v1/counties/{fips}", headers=auth(people.office_admin()))
+    return CountyChanged(
+        fips=fips,
+        region_id=uuid.UUID(reply.json()["region"]["id"]),
+        cws_configuration=reply.json()["cws_configuration"],
+        version=int(reply.headers["etag"].strip('"')),
+    )
 
 
 async def seen_by(client: httpx.AsyncClient, token: str, request: dict[str, Any]) -> int:
@@ -136,15 +145,14 @@ async def test_a_redelivered_event_changes_nothing(
 
 
 async def test_an_event_naming_the_region_the_requests_are_in_changes_nothing(
-    client: httpx.AsyncClient, people: People, mint: Mint
+    client: httpx.AsyncClient, directory: httpx.AsyncClient, people: People, mint: Mint
 ) -> None:
     request = await file(client, people.county_user(county=SIERRA), "mac", SIERRA)
     office = people.office_admin()
     before = await client.get(url(request), headers=auth(office))
     steps = await history(client, office, request)
-    same = CountyChanged(
-        fips=SIERRA, region_id=region_id(HOME), cws_configuration="dedicated", version=9
-    )
+    same = await as_announced(directory, people, SIERRA)
+    assert same.region_id == region_id(HOME)
     reply = await deliver(client, service_token(mint), same)
     assert reply.status_code == 200 and reply.json()["outcome"] == "handled"
     after = await client.get(url(request), headers=auth(office))
@@ -189,3 +197,80 @@ async def test_a_filing_that_finds_the_county_moved_moves_its_requests_too(
     assert [s["new_value"] for s in steps if s["action"] == "region_changed"] == [
         str(region_id(AWAY))
     ]
+
+
+async def test_an_older_county_changed_after_a_newer_one_changes_nothing(
+    client: httpx.AsyncClient, requests_app: FastAPI, people: People, mint: Mint, move: Move
+) -> None:
+    """The office moves a county away, back and away again; the last event arrives first,
+    then the one before it (a dead delivery re-queued late): the requests stay away."""
+    token, office = service_token(mint), people.office_admin()
+    request = await file(client, people.county_user(county=TUOLUMNE), "mac", TUOLUMNE)
+    await move(TUOLUMNE, AWAY)
+    back, away = await move(TUOLUMNE, HOME), await move(TUOLUMNE, AWAY)
+    assert back.version < away.version
+    assert (await deliver(client, token, away)).json()["outcome"] == "handled"
+    assert await seen_by(client, people.ssc(AWAY), request) == 200
+    steps = await history(client, office, request)
+    read = await client.get(url(request), headers=auth(office))
+
+    late = await deliver(client, token, back)
+    assert late.status_code == 200 and late.json()["outcome"] == "handled"  # acknowledged
+    assert await seen_by(client, people.ssc(AWAY), request) == 200
+    assert_problem(await client.get(url(request), headers=auth(people.ssc(HOME))), 404)
+    assert await history(client, office, request) == steps
+    assert (await client.get(url(request), headers=auth(office))).headers["etag"] == read.headers[
+        "etag"
+    ]
+    async with requests_app.state.sessionmaker() as session:
+        seen = await session.get(CountySeen, TUOLUMNE)
+    assert seen is not None and (seen.version, seen.region_id) == (away.version, away.region_id)
+
+
+async def test_a_filing_from_facts_cached_before_a_move_reads_the_county_again(
+    client: httpx.AsyncClient, requests_app: FastAPI, people: People, mint: Mint, move: Move
+) -> None:
+    """Another replica handled the county.changed: this one's cache still says where the
+    county was. The filing sees that the version applied here is newer, and asks again."""
+    filer = people.county_user(county=AMADOR)
+    earlier = await file(client, filer, "mac", AMADOR)
+    cache = requests_app.state.directory._counties
+    before_the_move = cache[AMADOR]
+    assert before_the_move[1].version is not None
+    event = await move(AMADOR, AWAY)
+    assert (await deliver(client, service_token(mint), event)).json()["outcome"] == "handled"
+    cache[AMADOR] = before_the_move  # as the other replica's cache still has it
+
+    later = await file(client, filer, "mac", AMADOR)
+    for request in (earlier, later):
+        assert await seen_by(client, people.ssc(AWAY), request) == 200
+        assert_problem(await client.get(url(request), headers=auth(people.ssc(HOME))), 404)
+    assert cache[AMADOR][1].version == event.version
+
+
+async def test_a_read_older_than_the_version_applied_files_nothing(
+    client: httpx.AsyncClient, requests_app: FastAPI, people: People, mint: Mint
+) -> None:
+    """A county.changed newer than the directory's answer was applied between the answer and
+    the filing's write: the facts are old, so the filing is refused and may be sent again."""
+    filer, sessions = people.county_user(county=CALAVERAS), requests_app.state.sessionmaker
+    await file(client, filer, "mac", CALAVERAS)
+    facts = requests_app.state.directory._counties[CALAVERAS][1]
+    ahead = CountyChanged(fips=CALAVERAS, region_id=facts.region_id, version=facts.version + 50)
+    try:
+        assert (await deliver(client, service_token(mint), ahead)).json()["outcome"] == "handled"
+        count = select(func.count()).select_from(Request).where(Request.county_fips == CALAVERAS)
+        async with sessions() as session:
+            before = await session.scalar(count)
+        reply = await client.post(
+            "/api/v1/requests", json=body_for("mac", CALAVERAS), headers=auth(filer)
+        )
+        assert_problem(reply, 503)
+        assert reply.headers["retry-after"] == "1"
+        async with sessions() as session:
+            assert await session.scalar(count) == before
+    finally:  # the directory's own versions count again for this county
+        async with sessions() as session:
+            await session.execute(delete(CountySeen).where(CountySeen.fips == CALAVERAS))
+            await session.commit()
+        requests_app.state.directory.forget(CALAVERAS)
