@@ -38,6 +38,30 @@ def dev_client_secret(service: str) -> str:
     return f"dev-only-client-secret-{service}"
 
 
+def given_client_secret(
+    prefix: str, secret: SecretStr | str | None, secret_file: Path | str | None
+) -> SecretStr | None:
+    """What <PREFIX>CLIENT_SECRET or <PREFIX>CLIENT_SECRET_FILE holds (whitespace stripped), or
+    None when neither is set: read the same way by the service that signs in with it and by
+    the directory's bootstrap, which gives the service's client that secret. ValueError (one
+    line naming the setting, never the secret) for both set, an unreadable or an empty file."""
+    if isinstance(secret, SecretStr):
+        secret = secret.get_secret_value()
+    given = (secret or "").strip()
+    if given and secret_file:
+        raise ValueError(f"set {prefix}CLIENT_SECRET or {prefix}CLIENT_SECRET_FILE, not both")
+    if secret_file:
+        path = Path(secret_file)
+        try:
+            given = path.read_text().strip()
+        except (OSError, UnicodeError) as exc:
+            reason = getattr(exc, "strerror", None) or type(exc).__name__
+            raise ValueError(f"{prefix}CLIENT_SECRET_FILE: cannot read {path} ({reason})") from None
+        if not given:
+            raise ValueError(f"{prefix}CLIENT_SECRET_FILE: {path} is empty")
+    return SecretStr(given) if given else None
+
+
 def one_line(exc: ValidationError) -> str:
     """A settings error as one line naming what to set, for start-up messages."""
     reasons = []
@@ -121,21 +145,9 @@ class ServiceSettings(ExplicitEnvironment):
         service starts, not by a validator: the migration job and the bootstrap read the same
         settings and need no identity (the bootstrap is what makes the secrets)."""
         prefix = str(self.model_config.get("env_prefix", "")).upper()
-        given = self.client_secret.get_secret_value().strip() if self.client_secret else ""
-        if given and self.client_secret_file is not None:
-            raise ValueError(f"set {prefix}CLIENT_SECRET or {prefix}CLIENT_SECRET_FILE, not both")
-        if self.client_secret_file is not None:
-            try:
-                given = self.client_secret_file.read_text().strip()
-            except (OSError, UnicodeError) as exc:
-                reason = getattr(exc, "strerror", None) or type(exc).__name__
-                raise ValueError(
-                    f"{prefix}CLIENT_SECRET_FILE: cannot read {self.client_secret_file} ({reason})"
-                ) from None
-            if not given:
-                raise ValueError(f"{prefix}CLIENT_SECRET_FILE: {self.client_secret_file} is empty")
-        if given:
-            return SecretStr(given)
+        given = given_client_secret(prefix, self.client_secret, self.client_secret_file)
+        if given is not None:
+            return given
         if self.env == "dev" and self.service_name():
             return SecretStr(dev_client_secret(self.service_name()))
         if self.env == "prod":

@@ -6,18 +6,28 @@ added to the registry:
     DIRECTORY_ENV=prod DIRECTORY_DATABASE_URL=... DIRECTORY_CLIENT_SECRET_KEY=... \\
         python -m services.directory.bootstrap [--secrets-dir DIR]
 
-It makes only what is missing. A new secret is shown once, or with --secrets-dir written to
-DIR/<service>.secret (mode 0600; only the path is printed), for <PREFIX>CLIENT_SECRET_FILE. An
-existing secret is never shown: the directory keeps only its hash (rotate it through the API if
-it is lost). Nothing is printed or kept until the whole run has committed.
+A deployment that keeps each service's secret in its own store (compose's client-secrets
+volume, the Kubernetes Secrets cwshub-<name>-client) names it to the bootstrap as the service
+reads it, <PREFIX>CLIENT_SECRET_FILE (or <PREFIX>CLIENT_SECRET): the client is given that
+secret, made with it or re-keyed to it when it differs (a rotation in the store), and nothing
+secret is printed, since an orchestrator keeps a job's output as its log.
+
+For a service given none, it makes only what is missing. A new secret is shown once, or with
+--secrets-dir written to DIR/<service>.secret (mode 0600; only the path is printed), for
+<PREFIX>CLIENT_SECRET_FILE. An existing secret is never shown: the directory keeps only its hash
+(rotate it through the API if it is lost). Nothing is printed or kept until the whole run has
+committed.
 
 Each step is a function of the run, in STEPS; a step to come (the first office admin) is one
 more function there."""
 
 import argparse
 import asyncio
+import contextlib
 import os
+import stat
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,9 +39,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common import registry
 from services.common.auth import Principal
 from services.common.db import create_engine, create_sessionmaker, safe_url
+from services.common.errors import InvalidInput
 from services.common.names import Kind
-from services.common.settings import one_line
-from services.directory import clients
+from services.common.settings import given_client_secret, one_line
+from services.directory import clients, hashing
 from services.directory.models import ApiClient
 from services.directory.settings import Settings
 
@@ -39,8 +50,24 @@ from services.directory.settings import Settings
 BOOTSTRAP = Principal(sub="bootstrap", kind=Kind.SERVICE, name="bootstrap")
 
 
-class SecretNotWritten(Exception):
-    """A secret file could not be written: the run stops, nothing is committed."""
+class SecretProblem(Exception):
+    """A secret file cannot be written, or a secret given cannot be read or used: the run
+    stops, nothing is committed."""
+
+
+def given_secret(service: registry.Service) -> tuple[str, str] | None:
+    """The secret the deployment gives `service` (what it will sign in with), and the setting
+    it came from; None when it gives none. The service's own rule reads it (settings)."""
+    prefix = service.env_prefix
+    secret, path = (os.environ.get(f"{prefix}CLIENT_SECRET{end}") for end in ("", "_FILE"))
+    try:
+        given = given_client_secret(prefix, secret, path)
+    except ValueError as exc:
+        raise SecretProblem(str(exc)) from None
+    if given is None:
+        return None
+    setting = f"{prefix}CLIENT_SECRET_FILE ({path})" if path else f"{prefix}CLIENT_SECRET"
+    return given.get_secret_value(), setting
 
 
 @dataclass
@@ -66,50 +93,77 @@ class Run:
             path = write_secret(self.secrets_dir, name, secret)
         except OSError as exc:
             where = exc.filename or self.secrets_dir
-            raise SecretNotWritten(f"cannot write {where} ({exc.strerror})") from None
+            raise SecretProblem(f"cannot write {where} ({exc.strerror})") from None
         self.say(f"{label}: created; its secret is in {path}")
 
 
 def write_secret(folder: Path, name: str, secret: str) -> Path:
-    """DIR/<name>.secret, readable by its owner alone (0600 from the start, also when a stale
-    file of that name was there: no moment when others may read it)."""
+    """DIR/<name>.secret, readable by its owner alone. The folder must be ours and written by
+    no one else (who may write to it may swap a secret file for a link or a file of theirs).
+    The secret goes to a new file (0600 from the start) that then takes the name: a stale file
+    or a link of that name is replaced, never written through."""
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    held = folder.stat()
+    if held.st_uid != os.geteuid():
+        raise SecretProblem(f"{folder} belongs to another user: use a folder of your own")
+    if held.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise SecretProblem(f"{folder} is writable by others: chmod 700 it, or use another")
     path = folder / f"{name}.secret"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
-    descriptor = os.open(path, flags, 0o600)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".new", dir=folder)
     try:
-        os.fchmod(descriptor, 0o600)
-        os.write(descriptor, (secret + "\n").encode())
-    finally:
-        os.close(descriptor)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secret + "\n")
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
     return path
 
 
 async def service_clients(run: Run) -> None:
-    """Each registry service's API client; those that exist are named and left alone."""
+    """Each registry service's API client, with the secret the deployment gives it, if any;
+    those that exist (with that secret) are named and left alone."""
     for service in registry.SERVICES:
         client_id = service.client_id
+        given = given_secret(service)
         found = await run.session.scalar(select(ApiClient).where(ApiClient.client_id == client_id))
-        if found is None:
-            _, secret = await clients.create_client(
-                run.session,
-                principal=BOOTSTRAP,
-                client_id=client_id,
-                name=f"cwshub {service.name}",
-                kind=str(Kind.SERVICE),
-                county=None,
-                perms=[],
-                key=run.key,
-            )
-            run.new_secret(client_id, service.name, secret)
-        elif not clients.is_service_client(found):
-            run.say(f"{client_id}: exists but is a {found.kind} client: revoke it, run again")
-        else:
-            revoked = "" if found.active else " but is revoked"
-            run.say(
-                f"{client_id}: already exists{revoked}; its secret is not shown (if it is lost, "
-                f"rotate it: POST /api/v1/api-clients/{found.id}/secret)"
-            )
+        try:
+            if found is None:
+                _, secret = await clients.create_client(
+                    run.session,
+                    principal=BOOTSTRAP,
+                    client_id=client_id,
+                    name=f"cwshub {service.name}",
+                    kind=str(Kind.SERVICE),
+                    county=None,
+                    perms=[],
+                    key=run.key,
+                    secret=given[0] if given else None,
+                )
+                if given:
+                    run.say(f"{client_id}: created with the secret of {given[1]}")
+                else:
+                    run.new_secret(client_id, service.name, secret)
+            elif not clients.is_service_client(found):
+                run.say(f"{client_id}: exists but is a {found.kind} client: revoke it, run again")
+            elif not found.active:
+                run.say(f"{client_id}: already exists but is revoked; left alone")
+            elif given and not hashing.client_secret_ok(found.secret_hash, given[0], run.key):
+                await clients.rotate_secret(
+                    run.session, principal=BOOTSTRAP, client=found, key=run.key, secret=given[0]
+                )
+                run.say(f"{client_id}: its secret is now the one of {given[1]}")
+            elif given:
+                run.say(f"{client_id}: already exists with the secret of {given[1]}")
+            else:
+                run.say(
+                    f"{client_id}: already exists; its secret is not shown (if it is lost, "
+                    f"rotate it: POST /api/v1/api-clients/{found.id}/secret)"
+                )
+        except InvalidInput as refused:
+            setting = given[1] if given else client_id
+            raise SecretProblem(f"{setting}: {refused.detail}") from None
 
 
 Step = Callable[[Run], Awaitable[None]]
@@ -147,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         lines = asyncio.run(bootstrap(settings.database_url, key, args.secrets_dir))
-    except SecretNotWritten as exc:
+    except SecretProblem as exc:
         print(f"cwshub: {exc}; nothing was made", file=sys.stderr)
         return 1
     except Exception as exc:  # a command-line tool: one line that says what to check

@@ -15,6 +15,7 @@ from services.common import registry
 from services.common.auth import Principal
 from services.common.errors import Conflict, FieldError, InvalidInput
 from services.common.names import Kind, Role
+from services.common.settings import dev_client_secret
 from services.directory import audit
 from services.directory.hashing import client_secret_hash
 from services.directory.models import ApiClient, County
@@ -22,6 +23,9 @@ from services.directory.models import ApiClient, County
 # A client's role follows from its kind (a service's from the registry).
 ROLE_OF_KIND = {"helpdesk": Role.HELPDESK, "county_system": Role.COUNTY_SYSTEM}
 SERVICE_PREFIX = "service."
+# A secret a deployment supplies (the bootstrap's <NAME>_CLIENT_SECRET_FILE) instead of one made
+# here: at least this long, as `openssl rand -hex 32` or 32+ random characters are.
+MIN_SUPPLIED_SECRET = 32
 AUDITED_FIELDS = ("client_id", "name", "kind", "county_fips", "roles", "perms", "active")
 
 
@@ -31,6 +35,21 @@ def snapshot(client: ApiClient) -> dict[str, Any]:
 
 def new_secret() -> str:
     return secrets.token_urlsafe(32)
+
+
+def check_supplied(secret: str) -> None:
+    """A secret we did not make must be as hard to guess as one we make: long, and never the
+    well-known dev secret of `make run` (422 on client_secret; the secret is not repeated)."""
+    reason = None
+    if len(secret) < MIN_SUPPLIED_SECRET:
+        reason = f"at least {MIN_SUPPLIED_SECRET} random characters"
+    elif secret in {dev_client_secret(s.name) for s in registry.SERVICES}:
+        reason = "not a dev secret of `make run`, which everyone knows"
+    if reason:
+        raise InvalidInput(
+            f"The client secret supplied must be {reason}.",
+            errors=[FieldError("client_secret", reason)],
+        )
 
 
 def service_of(client_id: str) -> registry.Service | None:
@@ -78,10 +97,14 @@ async def create_client(
     county: str | None,
     perms: list[str],
     key: bytes,
+    secret: str | None = None,
 ) -> tuple[ApiClient, str]:
     """A county system belongs to a county; the help desk files for any county it names; a
-    service's client is the registry's (see check_reserved)."""
+    service's client is the registry's (see check_reserved). Its secret is made here, unless
+    the bootstrap supplies the deployment's (`secret`, see check_supplied)."""
     check_reserved(client_id, kind, perms)
+    if secret is not None:
+        check_supplied(secret)
     if kind == "county_system" and not county:
         raise InvalidInput(
             "A county system belongs to a county.", errors=[FieldError("county", "required")]
@@ -95,7 +118,7 @@ async def create_client(
             f"The client id {client_id!r} is taken.",
             errors=[FieldError("client_id", "already taken")],
         )
-    secret = new_secret()
+    secret = new_secret() if secret is None else secret
     client = ApiClient(
         client_id=client_id,
         name=name,
@@ -119,10 +142,19 @@ async def create_client(
 
 
 async def rotate_secret(
-    session: AsyncSession, *, principal: Principal, client: ApiClient, key: bytes
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    client: ApiClient,
+    key: bytes,
+    secret: str | None = None,
 ) -> str:
-    """A new secret replaces the old one at once; tokens already issued run out in 15 minutes."""
-    secret = new_secret()
+    """A new secret (made here, or the deployment's: see create_client) replaces the old one at
+    once; tokens already issued run out in 15 minutes."""
+    if secret is None:
+        secret = new_secret()
+    else:
+        check_supplied(secret)
     client.secret_hash = client_secret_hash(secret, key)
     await session.flush()
     await audit.record(

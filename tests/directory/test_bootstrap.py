@@ -4,8 +4,10 @@ It makes the services' clients that are missing, shows each new secret once (or 
 0600 file), and never shows one it did not just make."""
 
 import asyncio
+import os
 import re
 import stat
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -218,3 +220,114 @@ def test_an_unmigrated_database_is_one_line(
     assert code == 1 and lines == []
     assert len(err.strip().splitlines()) == 1 and "make migrate" in err
     assert "Traceback" not in err
+
+
+def give_secrets(
+    monkeypatch: pytest.MonkeyPatch, folder: Path, secrets: dict[str, str]
+) -> dict[str, Path]:
+    """What compose and the Kubernetes Job do: each service's secret in a file of its own,
+    named to the bootstrap by <NAME>_CLIENT_SECRET_FILE."""
+    folder.mkdir(exist_ok=True)
+    files = {}
+    for name, secret in secrets.items():
+        files[name] = folder / name
+        files[name].write_text(secret + "\n")
+        monkeypatch.setenv(f"{registry.env_prefix(name)}CLIENT_SECRET_FILE", str(files[name]))
+    return files
+
+
+def test_the_secrets_a_deployment_gives_are_the_clients_and_are_never_printed(
+    database: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """compose and the Kubernetes Job hand the bootstrap each service's secret file, the one
+    the service itself reads: the client gets that secret (so the service can sign in), and
+    nothing secret reaches the job's output, which the orchestrator keeps as its log."""
+    secrets = {s.name: f"{s.name}-{uuid.uuid4().hex}{uuid.uuid4().hex}" for s in registry.SERVICES}
+    files = give_secrets(monkeypatch, tmp_path / "given", secrets)
+    code, lines, err = bootstrap(capsys)
+    assert (code, err) == (0, ""), lines
+    assert not any(secret in "\n".join(lines) for secret in secrets.values())
+    for service in registry.SERVICES:
+        claims = sign_in(database, service.client_id, secrets[service.name])
+        assert claims is not None and claims.kind == "service", lines
+
+    # A secret rotated in the deployment's store: the next run gives the client the new one.
+    first = registry.SERVICES[0]
+    rotated = f"rotated-{uuid.uuid4().hex}{uuid.uuid4().hex}"
+    files[first.name].write_text(rotated)
+    code, lines, err = bootstrap(capsys)
+    assert (code, err) == (0, "")
+    assert rotated not in "\n".join(lines)
+    assert sign_in(database, first.client_id, rotated) is not None
+    assert sign_in(database, first.client_id, secrets[first.name]) is None
+
+    # Run again with nothing changed: nothing changes, nothing is shown.
+    code, lines, err = bootstrap(capsys)
+    assert (code, err) == (0, "") and all("already exists" in line for line in lines), lines
+    assert sign_in(database, first.client_id, rotated) is not None
+
+
+@pytest.mark.parametrize(
+    "secret", ["short", "dev-only-client-secret-directory", "dev-only-client-secret-requests"]
+)
+def test_a_weak_or_dev_secret_given_by_the_deployment_makes_nothing(
+    database: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    secret: str,
+) -> None:
+    name = registry.SERVICES[-1].name
+    give_secrets(monkeypatch, tmp_path / "given", {name: secret})
+    code, lines, err = bootstrap(capsys)
+    assert code == 1 and lines == [] and clients_in(database) == []
+    assert len(err.strip().splitlines()) == 1 and "CLIENT_SECRET_FILE" in err
+    assert secret not in err
+
+
+def test_an_unreadable_secret_file_makes_nothing(
+    database: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = registry.SERVICES[0].name
+    monkeypatch.setenv(f"{registry.env_prefix(name)}CLIENT_SECRET_FILE", "/nonexistent/secret")
+    code, lines, err = bootstrap(capsys)
+    assert code == 1 and lines == [] and clients_in(database) == []
+    assert len(err.strip().splitlines()) == 1 and "cannot read" in err
+
+
+def test_a_secret_file_linked_elsewhere_is_replaced_not_written_through(
+    database: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A stale name in the folder that is a hard link to another file (a log others read):
+    the secret goes to a new file of its own, the other file keeps its words and its mode."""
+    folder = tmp_path / "secrets"
+    folder.mkdir(mode=0o700)
+    elsewhere = tmp_path / "notes.txt"
+    elsewhere.write_text("read by everyone\n")
+    elsewhere.chmod(0o644)
+    name = registry.SERVICES[0].name
+    os.link(elsewhere, folder / f"{name}.secret")
+    code, lines, err = bootstrap(capsys, "--secrets-dir", str(folder))
+    assert (code, err) == (0, "")
+    assert elsewhere.read_text() == "read by everyone\n"
+    assert stat.S_IMODE(elsewhere.stat().st_mode) == 0o644
+    written = folder / f"{name}.secret"
+    assert written.stat().st_nlink == 1 and stat.S_IMODE(written.stat().st_mode) == 0o600
+    assert sign_in(database, registry.SERVICES[0].client_id, written.read_text().strip())
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o770, 0o703])
+def test_a_secrets_folder_others_may_write_to_is_refused(
+    database: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, mode: int
+) -> None:
+    """Whoever may write to the folder may swap a secret file for one of theirs, or a link."""
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    folder.chmod(mode)
+    code, lines, err = bootstrap(capsys, "--secrets-dir", str(folder))
+    assert code == 1 and lines == [] and clients_in(database) == []
+    assert len(err.strip().splitlines()) == 1 and "writable by others" in err
+    assert list(folder.iterdir()) == []
