@@ -2,12 +2,16 @@
 
 Which requests: a county's principals see their county's requests, but its DDRs only with the
 `ddr` tool permission; the help desk the DDRs it filed; an SSC its region's requests, and SCRs
-awaiting the regions' votes; office admins and the platform's services all of them. Anything
+awaiting the regions' votes; office admins all of them; our own services (role service, for
+background work) all but DDRs, whose words speak of a case no service needs to read. Anything
 else answers 404, as if it did not exist.
 
 How much: the office working a request (an office admin, or the SSC of its region) sees all of
 it. An SSC of another region sees an SCR only to vote on it: the request without its assignee,
-its public comments, the steps of its history that are not office work (no edits), the tally."""
+its public comments, the steps of its history that are not office work (no edits), the tally.
+Our services see what a county sees of a request (no internal comments) and write nothing on
+it: a leaked service secret must not become the whole state's case notes, or a voice in every
+county's requests."""
 
 import uuid
 
@@ -15,7 +19,7 @@ from sqlalchemy import Select, and_, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
-from services.common.errors import NotFound
+from services.common.errors import Forbidden, NotFound
 from services.common.names import Perm, Role
 from services.requests import lifecycle
 from services.requests.models import Request, RequestComment, RequestHistory
@@ -28,8 +32,10 @@ def scoped_to(principal: Principal, *, working: bool = False) -> Select[Request]
     """The requests the caller sees; `working`: only those it works (when it asks about what is
     internal, such as who is assigned)."""
     stmt = select(Request)
-    if principal.roles & {Role.OFFICE_ADMIN, Role.SERVICE}:
+    if Role.OFFICE_ADMIN in principal.roles:
         return stmt
+    if Role.SERVICE in principal.roles:
+        return stmt.where(Request.type != "ddr")
     if Role.SSC in principal.roles and principal.region:
         own = Request.region_id == _uuid(principal.region)
         if working:
@@ -48,8 +54,14 @@ def scoped_to(principal: Principal, *, working: bool = False) -> Select[Request]
 
 
 def works_it(principal: Principal, request: Request) -> bool:
-    """The office working the request (and the platform's services) see what is internal."""
-    return Role.SERVICE in principal.roles or lifecycle.works_region(principal, request.region_id)
+    """The office working the request sees what is internal."""
+    return lifecycle.works_region(principal, request.region_id)
+
+
+def check_may_write(principal: Principal) -> None:
+    """Our services read requests; whatever they do, they do not say it on one."""
+    if Role.SERVICE in principal.roles:
+        raise Forbidden("Our services read requests; they do not write on them.")
 
 
 def votes_only(principal: Principal, request: Request) -> bool:

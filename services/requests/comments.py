@@ -13,8 +13,9 @@ from services.requests.models import Request, RequestComment
 async def add_comment(
     session: AsyncSession, *, request: Request, principal: Principal, body: str, internal: bool
 ) -> RequestComment:
-    """Anyone who sees a request may comment; only the office working it writes internal
-    comments (not another region's SSC voting on an SCR)."""
+    """Anyone who sees a request may comment (but not our services); only the office working
+    it writes internal comments (not another region's SSC voting on an SCR)."""
+    access.check_may_write(principal)
     if internal and not access.works_it(principal, request):
         raise Forbidden("Only the office working this request writes internal comments.")
     comment = RequestComment(

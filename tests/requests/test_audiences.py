@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.cloudevents import service_token
 from tests.conftest import assert_problem, auth
 from tests.requests.conftest import SACRAMENTO, People, Staff, act, file
 
@@ -139,3 +140,55 @@ class TestDdrDetails:
             assert read.json()["details"] == ddr["details"], read.text
         for outsider in (people.helpdesk(), people.ssc("bay_area")):
             assert_problem(await client.get(url(ddr), headers=auth(outsider)), 404)
+
+
+class TestOurServices:
+    """A service's own token (kind service, role service: what every registry service signs in
+    with, and what a leaked service secret hands over) reads requests for background work, but
+    not a DDR, whose words speak of a case, nor what the office writes for itself; and it
+    writes nothing a county would read as a colleague's words."""
+
+    @pytest.fixture
+    async def filed(
+        self, client: httpx.AsyncClient, people: People
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        mac = await file(client, people.county_user(), "mac")
+        office = people.office_admin()
+        assert (await comment(client, office, mac, "The county owes us a form", True)).is_success
+        assert (await comment(client, office, mac, "We are on it", False)).is_success
+        ddr = await file(client, people.helpdesk(sub="helpdesk-services"), "ddr", SACRAMENTO)
+        return mac, ddr
+
+    @pytest.mark.parametrize("service", ["directory", "requests"])
+    async def test_reads_no_ddr_and_no_internal_comment(
+        self,
+        client: httpx.AsyncClient,
+        people: People,
+        filed: tuple[dict[str, Any], dict[str, Any]],
+        service: str,
+    ) -> None:
+        mac, ddr = filed
+        token = auth(service_token(people.mint, service))
+        for suffix in READS:
+            assert_problem(await client.get(url(ddr, suffix), headers=token), 404)
+        listed = (await client.get("/api/v1/requests?limit=500", headers=token)).json()["items"]
+        assert mac["id"] in {r["id"] for r in listed}
+        assert all(r["type"] != "ddr" for r in listed)
+        found = await client.get(f"/api/v1/requests?q={ddr['number']}", headers=token)
+        assert found.json()["items"] == []
+        comments = (await client.get(url(mac, "/comments"), headers=token)).json()["items"]
+        assert [(c["body"], c["internal"]) for c in comments] == [("We are on it", False)]
+
+    @pytest.mark.parametrize("internal", [True, False])
+    async def test_writes_no_comment(
+        self,
+        client: httpx.AsyncClient,
+        people: People,
+        filed: tuple[dict[str, Any], dict[str, Any]],
+        internal: bool,
+    ) -> None:
+        mac, _ = filed
+        token = service_token(people.mint)
+        assert_problem(await comment(client, token, mac, "Click this link", internal), 403)
+        seen = await client.get(url(mac, "/comments"), headers=auth(people.office_admin()))
+        assert "Click this link" not in {c["body"] for c in seen.json()["items"]}
