@@ -32,6 +32,8 @@ def read_envelope(headers: Mapping[str, str]) -> dict[str, Any]:
             errors.append(_missing(f"ce-{name}"))
         elif len(value) > limit:
             errors.append(FieldError(f"ce-{name}", f"at most {limit} characters"))
+        elif not (value.isascii() and value.isprintable()):  # it is stored, logged, handled
+            errors.append(FieldError(f"ce-{name}", "printable ASCII only"))
         values[name] = value
     specversion = headers.get("ce-specversion")
     if specversion != SPECVERSION:

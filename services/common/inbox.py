@@ -309,7 +309,9 @@ async def sending_service(request: Request, credentials: Credentials) -> Princip
             extra={"event_type": event_type[:MAX_TEXT], "sender_kind": principal.kind},
         )
         who = sender or principal.display_name
-        raise Forbidden(f"{who} does not publish {event_type or 'events'} to {inbox.service}.")
+        # A type is named only if it is one of ours: what the caller wrote is not sent back.
+        what = event_type if event_type in set(EventType) else "events of that type"
+        raise Forbidden(f"{who} does not publish {what} to {inbox.service}.")
     return principal
 
 
