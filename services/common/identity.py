@@ -104,6 +104,7 @@ class ServiceIdentity:
                     "client_id": self.client_id,
                     "client_secret": self._secret.get_secret_value(),
                 },
+                follow_redirects=False,  # the secret is for the gateway's token URL alone
             )
         except httpx.HTTPError as exc:
             reason = f"the gateway at {self.token_url} cannot be reached ({type(exc).__name__})"

@@ -172,7 +172,9 @@ class Relay:
 
     async def send(self, url: str, row: Any) -> str | None:
         """POST one delivery, holding no database connection; None when accepted, else why
-        not (never the reply's body, which could say anything)."""
+        not. Only the status is read: the reply's body could say anything, never end or never
+        fit in memory. A redirect is not followed (whatever the client was built with): the
+        delivery carries our token and the event, for the subscriber's URL alone."""
         if not url:
             return "no URL for the subscriber"
         try:
@@ -182,15 +184,22 @@ class Relay:
         except Exception as exc:  # the token service blinked: a failed attempt, retried
             return f"token: {type(exc).__name__}"
         try:
-            async with asyncio.timeout(self.timeout):  # in all: a trickling reply too
-                reply = await self.client.post(
-                    url, content=orjson.dumps(row.data), headers=headers_for(row, token)
-                )
+            async with (
+                asyncio.timeout(self.timeout),  # in all: a trickling reply too
+                self.client.stream(
+                    "POST",
+                    url,
+                    content=orjson.dumps(row.data),
+                    headers=headers_for(row, token),
+                    follow_redirects=False,
+                ) as reply,
+            ):
+                status = reply.status_code  # the body is left unread; closing drops it
         except (httpx.HTTPError, TimeoutError) as exc:
             return type(exc).__name__
-        if reply.status_code == 401:
+        if status == 401:
             self.invalidate()  # perhaps an old token: the next attempt gets a fresh one
-        return None if reply.is_success else f"status {reply.status_code}"
+        return None if 200 <= status < 300 else f"status {status}"
 
     async def record(
         self, subscriber: str, row: Any, until: dt.datetime, error: str | None
