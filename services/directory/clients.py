@@ -62,8 +62,9 @@ def is_service_client(client: ApiClient) -> bool:
     return client.kind == Kind.SERVICE and service_of(client.client_id) is not None
 
 
-def check_reserved(client_id: str, kind: str, perms: list[str]) -> None:
-    """`service.` is for our own services' clients, and kind service for them alone."""
+def check_reserved(client_id: str, kind: str, perms: list[str], county: str | None) -> None:
+    """`service.` is for our own services' clients, and kind service for them alone; a
+    service serves every county, so its token names none."""
     if kind == Kind.SERVICE and service_of(client_id) is None:
         names = ", ".join(s.client_id for s in registry.SERVICES)
         raise InvalidInput(
@@ -79,6 +80,11 @@ def check_reserved(client_id: str, kind: str, perms: list[str]) -> None:
         raise InvalidInput(
             "A service's client has no tool permission: its roles say what it may do.",
             errors=[FieldError("perms", "must be empty for a service")],
+        )
+    if kind == Kind.SERVICE and county:
+        raise InvalidInput(
+            "A service's client belongs to no county: it serves them all.",
+            errors=[FieldError("county", "must be empty for a service")],
         )
 
 
@@ -102,7 +108,7 @@ async def create_client(
     """A county system belongs to a county; the help desk files for any county it names; a
     service's client is the registry's (see check_reserved). Its secret is made here, unless
     the bootstrap supplies the deployment's (`secret`, see check_supplied)."""
-    check_reserved(client_id, kind, perms)
+    check_reserved(client_id, kind, perms, county)
     if secret is not None:
         check_supplied(secret)
     if kind == "county_system" and not county:

@@ -139,6 +139,7 @@ def create(client_id: str, kind: str, **extra: Any) -> dict[str, Any]:
         (create("service.requests", "helpdesk"), "client_id"),
         (create("service.lookalike", "helpdesk"), "client_id"),
         (create("service.requests", "service", perms=["ddr"]), "perms"),
+        (create("service.requests", "service", county="06067"), "county"),  # serves them all
     ],
 )
 async def test_the_service_prefix_and_kind_are_reserved(
