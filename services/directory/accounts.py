@@ -15,7 +15,7 @@ from services.common.auth import Principal
 from services.common.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from services.common.etag import etag, require_match
 from services.common.names import COUNTY_ROLES, Role
-from services.directory import audit, feeds, passwords, refresh
+from services.directory import audit, clients, feeds, passwords, refresh
 from services.directory.counties import find_region
 from services.directory.hashing import hash_password
 from services.directory.models import Account, Contact, County, Designation
@@ -143,6 +143,7 @@ async def create_account(
             raise Forbidden("A county administrator creates accounts in its own county only.")
         county = principal.county
     check_grants(principal, roles=set(roles), perms=set(perms))
+    clients.check_not_reserved("username", username)
     region_id = await _check_placement(session, roles=set(roles), county=county, region=region)
     if await session.scalar(select(Account.id).where(Account.username == username)):
         raise Conflict(

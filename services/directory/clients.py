@@ -62,6 +62,16 @@ def is_service_client(client: ApiClient) -> bool:
     return client.kind == Kind.SERVICE and service_of(client.client_id) is not None
 
 
+def check_not_reserved(field: str, name: str) -> None:
+    """A name in a token (a client id, a username) starts with `service.` only for our own
+    services: a person or system so named would sign what it writes as one of them."""
+    if name.startswith(SERVICE_PREFIX):
+        raise InvalidInput(
+            f"Names starting with {SERVICE_PREFIX!r} are reserved for our own services.",
+            errors=[FieldError(field, f"the prefix {SERVICE_PREFIX!r} is reserved")],
+        )
+
+
 def check_reserved(client_id: str, kind: str, perms: list[str], county: str | None) -> None:
     """`service.` is for our own services' clients, and kind service for them alone; a
     service serves every county, so its token names none."""
@@ -71,11 +81,8 @@ def check_reserved(client_id: str, kind: str, perms: list[str], county: str | No
             f"A service's client is named for a service of ours: one of {names}.",
             errors=[FieldError("client_id", "not service.<a service of the registry>")],
         )
-    if kind != Kind.SERVICE and client_id.startswith(SERVICE_PREFIX):
-        raise InvalidInput(
-            f"Client ids starting with {SERVICE_PREFIX!r} are reserved for our own services.",
-            errors=[FieldError("client_id", f"the prefix {SERVICE_PREFIX!r} is reserved")],
-        )
+    if kind != Kind.SERVICE:
+        check_not_reserved("client_id", client_id)
     if kind == Kind.SERVICE and perms:
         raise InvalidInput(
             "A service's client has no tool permission: its roles say what it may do.",

@@ -202,3 +202,25 @@ async def test_a_service_may_ask_whether_an_account_works_a_region(
     assert here.status_code == 200 and here.json()["id"] == str(ssc.id)
     elsewhere = f"/api/v1/regions/{region_id('bay_area')}/staff/{ssc.id}"
     assert_problem(await client.get(elsewhere, headers=token), 404)
+
+
+@pytest.mark.parametrize("username", ["service.directory", "service.requests", "service.x"])
+@pytest.mark.parametrize("admin", ["office", "county"])
+async def test_no_account_takes_a_service_name(
+    client: httpx.AsyncClient, mint: Mint, username: str, admin: str
+) -> None:
+    """A person's token names its username: one named service.directory would sign the
+    comments and steps it writes as if our directory had written them."""
+    token = {
+        "office": mint(roles=["office_admin"]),
+        "county": mint(roles=["county_admin"], county="06067"),
+    }[admin]
+    body = {
+        "username": username,
+        "display_name": "Not a service",
+        "email": f"{username}@example.org",
+        "county": "06067",
+        "roles": ["county_user"],
+    }
+    reply = await client.post("/api/v1/users", headers=auth(token), json=body)
+    assert [e["field"] for e in assert_problem(reply, 422)["errors"]] == ["username"]
