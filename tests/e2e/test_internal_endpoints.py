@@ -7,7 +7,16 @@ import pytest
 from tests.conftest import Mint, assert_problem, auth
 from tests.e2e.conftest import Stack
 
-INTERNAL = ["/metrics", "/docs", "/redoc", "/openapi.json", "/readyz", "/internal/credentials"]
+INTERNAL = [
+    "/metrics",
+    "/docs",
+    "/redoc",
+    "/openapi.json",
+    "/readyz",
+    "/internal/credentials",
+    "/internal/events",  # a service's inbox (GET there would be 405, not 404)
+    "/internal/outbox/deliveries",  # the dead letters
+]
 # Ways a path could climb out of /api/v1/<resource>/ on the way to a service.
 SPELLINGS = [
     "/api/v1/counties/../..{path}",
