@@ -39,11 +39,13 @@ class CountyChanged(Event):
 
     event_type = EventType.COUNTY_CHANGED
 
-    fips: str
+    # Bounded as the directory stores them: a receiver may store them too.
+    fips: str = Field(pattern=r"^\d{5}$")
     region_id: uuid.UUID
-    cws_configuration: str | None = None
+    cws_configuration: str | None = Field(default=None, max_length=16)
     concurrent_lan: bool = False
-    version: int  # the county row's version: a receiver can drop an older one seen late
+    # The county row's version: a receiver can drop an older one seen late.
+    version: int = Field(ge=1, le=2**63 - 1)
 
     @property
     def subject(self) -> str:

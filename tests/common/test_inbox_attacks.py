@@ -6,6 +6,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -116,3 +117,33 @@ class TestReplay:
         )
         assert again.status_code == 200 and again.json()["outcome"] == "duplicate"
         assert await effects_of(app, event_id) == 1
+
+
+class TestHostileData:
+    """What a handler is given is as bounded as what the directory itself stores: a FIPS code,
+    a version a database column holds, a short configuration name."""
+
+    @pytest.mark.parametrize(
+        ("change", "field"),
+        [
+            ({"fips": "0" * 100_000}, "data.fips"),
+            ({"fips": "06045' OR '1'='1"}, "data.fips"),
+            ({"version": 2**64}, "data.version"),
+            ({"version": -1}, "data.version"),
+            ({"cws_configuration": "x" * 10_000}, "data.cws_configuration"),
+        ],
+    )
+    async def test_data_past_its_bounds_is_422(
+        self,
+        app: FastAPI,
+        client: httpx.AsyncClient,
+        mint: Mint,
+        change: dict[str, Any],
+        field: str,
+    ) -> None:
+        body = json.dumps({**county().data(), **change}).encode()
+        before = await untouched(app)
+        reply = await deliver(client, service_token(mint), county(), body=body)
+        assert field in [e["field"] for e in assert_problem(reply, 422)["errors"]]
+        assert "0" * 1000 not in reply.text and "x" * 1000 not in reply.text
+        assert await untouched(app) == before
