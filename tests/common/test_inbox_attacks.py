@@ -66,7 +66,7 @@ class TestHostileEnvelope:
     before anything is stored."""
 
     @pytest.mark.parametrize("header", ["ce-id", "ce-source", "ce-subject"])
-    @pytest.mark.parametrize("character", ["\x00", "\x1b", "\x7f"])
+    @pytest.mark.parametrize("character", ["\x00", "\n", "\r", "\x1b", "\x7f"])
     async def test_a_control_character_is_refused(
         self, app: FastAPI, client: httpx.AsyncClient, mint: Mint, header: str, character: str
     ) -> None:
