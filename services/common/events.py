@@ -44,8 +44,9 @@ class CountyChanged(Event):
     region_id: uuid.UUID
     cws_configuration: str | None = Field(default=None, max_length=16)
     concurrent_lan: bool = False
-    # The county row's version: a receiver can drop an older one seen late.
-    version: int = Field(ge=1, le=2**63 - 1)
+    # The county row's version (an INTEGER there, and in requests' county_seen): a receiver
+    # can drop an older one seen late.
+    version: int = Field(ge=1, le=2**31 - 1)
 
     @property
     def subject(self) -> str:

@@ -129,6 +129,7 @@ class TestHostileData:
             ({"fips": "0" * 100_000}, "data.fips"),
             ({"fips": "06045' OR '1'='1"}, "data.fips"),
             ({"version": 2**64}, "data.version"),
+            ({"version": 2**31}, "data.version"),  # past the INTEGER the version is kept in
             ({"version": -1}, "data.version"),
             ({"cws_configuration": "x" * 10_000}, "data.cws_configuration"),
         ],
