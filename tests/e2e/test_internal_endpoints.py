@@ -16,6 +16,7 @@ INTERNAL = [
     "/internal/credentials",
     "/internal/events",  # a service's inbox (GET there would be 405, not 404)
     "/internal/outbox/deliveries",  # the dead letters
+    "/internal/inbox/events",  # the failed events
 ]
 # Ways a path could climb out of /api/v1/<resource>/ on the way to a service.
 SPELLINGS = [
