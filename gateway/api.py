@@ -13,6 +13,7 @@ from gateway import openapi
 from gateway.deps import TokenRequest, client_address, token_request
 from gateway.errors import OAuthError
 from gateway.schemas import Jwks, TokenReply
+from gateway.signin import RESOURCE_FOR_SERVICES
 from services.common.deps import shown_once
 from services.common.schemas import problem_responses
 from services.directory.schemas import RecoveryCodes, TwoFactorEnrollment
@@ -33,9 +34,11 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
     description=(
         "OAuth2 token endpoint (form-encoded). `grant_type=password` with `username`, "
         "`password` and `otp` where two-factor is enrolled; `grant_type=client_credentials` "
-        "with `client_id` and `client_secret` in the form or HTTP Basic. Errors carry the "
-        "RFC 6749 `error` code (invalid_request, invalid_grant, invalid_client, "
-        "unsupported_grant_type) inside a problem+json body."
+        "with `client_id` and `client_secret` in the form or HTTP Basic, and, for our own "
+        "services only, `resource` naming the one service whose inbox the token is for "
+        "(RFC 8707). Errors carry the RFC 6749 `error` code (invalid_request, invalid_grant, "
+        "invalid_client, unsupported_grant_type, and RFC 8707's invalid_target) inside a "
+        "problem+json body."
     ),
     tags=["auth"],
     responses=problem_responses(400, 401, 429, 503),
@@ -49,6 +52,8 @@ async def issue_token(
     client = request.app.state.upstream_client
     address = client_address(request)
     response.headers.update(NO_STORE)
+    if form.resource is not None and form.grant_type != "client_credentials":
+        raise OAuthError("invalid_target", RESOURCE_FOR_SERVICES, field="resource")
     if form.grant_type == "password":
         if not form.username or not form.password:
             raise OAuthError(
@@ -73,6 +78,7 @@ async def issue_token(
             client_secret=form.client_secret,
             address=address,
             basic=form.basic_auth,
+            resource=form.resource,
         )
     elif form.grant_type == "refresh_token":
         if not form.refresh_token:

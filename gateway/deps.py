@@ -23,6 +23,7 @@ class TokenRequest:
     client_secret: str | None
     refresh_token: str | None
     basic_auth: bool
+    resource: str | None = None
 
 
 def _basic(request: Request) -> tuple[str, str] | None:
@@ -59,9 +60,20 @@ async def token_request(
     client_secret: FormText = None,
     refresh_token: FormText = None,
     scope: FormText = None,
+    resource: Annotated[
+        str | None,
+        Form(
+            description="Services only (RFC 8707): the registry name of the one service the "
+            "token is for, to sign event deliveries to its inbox",
+            max_length=64,
+        ),
+    ] = None,
 ) -> TokenRequest:
     if not grant_type:
         raise OAuthError("invalid_request", "grant_type is required.", field="grant_type")
+    named = (await request.form()).getlist("resource")
+    if len(named) > 1 or (named and not named[0]):  # one receiver per token, named
+        raise OAuthError("invalid_target", "Name one resource.", field="resource")
     basic = _basic(request)
     if basic:
         client_id, client_secret = basic
@@ -74,6 +86,7 @@ async def token_request(
         client_secret=client_secret,
         refresh_token=refresh_token,
         basic_auth=basic is not None,
+        resource=resource,
     )
 
 

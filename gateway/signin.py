@@ -15,8 +15,10 @@ from gateway.keys import SigningKey
 from gateway.ratelimit import FailureCounter, FailureCounterDown
 from gateway.settings import Settings
 from gateway.tokens import InternalToken, access_token
+from services.common import registry
 from services.common.errors import DomainError, FieldError
 from services.common.logging import current_request_id
+from services.common.names import Kind
 
 WRONG_PASSWORD = "The username or password is not correct."
 WRONG_CLIENT = "The client credentials are not correct."
@@ -34,6 +36,7 @@ REFUSALS = {
 # Refusals that count towards throttling (guesses, not missing steps).
 COUNTED = {"invalid", "otp_invalid", "invalid_refresh"}
 UNAVAILABLE = "Sign-in is unavailable right now; try again shortly."
+RESOURCE_FOR_SERVICES = "Only our own services may ask for a token for one resource."
 
 
 class Relayed(DomainError):
@@ -133,14 +136,17 @@ class SignIn:
         except (aiohttp.ClientError, TimeoutError, ValueError):
             raise OAuthError("temporarily_unavailable", UNAVAILABLE, 503) from None
 
-    def _token(self, identity: dict[str, Any], *, refresh: bool = True) -> dict[str, Any]:
-        """The token reply. A system signing in with client credentials gets no refresh token:
-        it asks again with its credentials (RFC 6749 4.4.3)."""
+    def _token(
+        self, identity: dict[str, Any], *, refresh: bool = True, audience: str | None = None
+    ) -> dict[str, Any]:
+        """The token reply, for the API unless another `audience` is named. A system signing in
+        with client credentials gets no refresh token: it asks again with its credentials
+        (RFC 6749 4.4.3)."""
         lifetime = self.settings.access_token_seconds
         token = access_token(
             self.key,
             issuer=self.settings.jwt_issuer,
-            audience=self.settings.jwt_audience,
+            audience=audience or self.settings.jwt_audience,
             lifetime=lifetime,
             identity=identity,
         )
@@ -193,7 +199,14 @@ class SignIn:
         client_secret: str,
         address: str,
         basic: bool,
+        resource: str | None = None,
     ) -> dict[str, Any]:
+        """A token for the API; or, for one of our services naming a `resource` (RFC 8707),
+        for that service's inbox alone (registry.events_audience): a token that signs event
+        deliveries must be no good for acting as the sender anywhere else. An unknown resource
+        is refused before the secret is checked; a caller that is not a service, after."""
+        if resource is not None and resource not in registry.names():
+            raise OAuthError("invalid_target", "resource names no service.", field="resource")
         identity = await self._ask(
             client,
             "/internal/credentials/verify",
@@ -202,7 +215,11 @@ class SignIn:
             address=address,
             challenge={"WWW-Authenticate": 'Basic realm="cwshub"'} if basic else None,
         )
-        return self._token(identity, refresh=False)
+        if resource is None:
+            return self._token(identity, refresh=False)
+        if identity.get("kind") != Kind.SERVICE:
+            raise OAuthError("invalid_target", RESOURCE_FOR_SERVICES, field="resource")
+        return self._token(identity, refresh=False, audience=registry.events_audience(resource))
 
     async def for_person(
         self, client: aiohttp.ClientSession, path: str, body: dict[str, Any], *, address: str

@@ -9,13 +9,20 @@ from typing import Any
 
 import httpx
 
+from services.common import registry
 from services.common.events import Event
 from tests.conftest import Mint, auth
 
 
-def service_token(mint: Mint, service: str = "directory", **claims: Any) -> str:
-    """A token as a service's own API client gets it (kind service, role service)."""
+def service_token(
+    mint: Mint, service: str = "directory", *, receiver: str | None = "requests", **claims: Any
+) -> str:
+    """A token as a service's own API client gets it (kind service, role service): for
+    delivering events to `receiver`'s inbox alone, as the relay signs them (the gateway's
+    `resource`); with receiver=None, its plain token for the API."""
     identity = {"kind": "service", "name": f"service.{service}", "roles": ["service"], **claims}
+    if receiver is not None:
+        identity.setdefault("audience", registry.events_audience(receiver))
     return mint(**identity)
 
 

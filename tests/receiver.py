@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from services.common import registry
 from services.common.serve import free_port
 
 
@@ -81,19 +82,28 @@ class Receiver:
 
 class Identity:
     """A service identity as the relay uses it (token, invalidate), with tokens the tests'
-    key signs; it counts what it was asked."""
+    key signs for each receiver's inbox alone, as the gateway issues them; it counts what it
+    was asked (`resources`: for whom each token was, `invalidated`: the 401s)."""
 
     def __init__(self, mint: Callable[..., str], name: str = "service.directory") -> None:
         self.mint, self.name = mint, name
         self.issued: list[str] = []
+        self.resources: list[str] = []
         self.invalidated = 0
 
-    async def token(self) -> str:
-        token = self.mint(kind="service", sub=self.name, name=self.name, roles=["service"])
+    async def token(self, *, resource: str) -> str:
+        token = self.mint(
+            kind="service",
+            sub=self.name,
+            name=self.name,
+            roles=["service"],
+            audience=registry.events_audience(resource),
+        )
         self.issued.append(token)
+        self.resources.append(resource)
         return token
 
-    def invalidate(self) -> None:
+    def invalidate(self, token: str, *, resource: str) -> None:
         self.invalidated += 1
 
 

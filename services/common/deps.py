@@ -13,7 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common import idempotency
-from services.common.auth import Principal
+from services.common.auth import Principal, TokenVerifier
 from services.common.errors import DomainError, Forbidden, Unauthorized
 from services.common.logging import request_context
 from services.common.middleware import ASGIApp, Message, Receive, Reply, Scope, Send
@@ -110,9 +110,17 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 @authenticator
 async def get_principal(request: Request, credentials: Credentials) -> Principal:
+    return await verified(credentials, request.app.state.verifier)
+
+
+async def verified(
+    credentials: HTTPAuthorizationCredentials | None, verifier: TokenVerifier
+) -> Principal:
+    """The caller of a token `verifier` accepts (the API's, or an inbox's audience), noted in
+    the request's log context; 401 otherwise."""
     if credentials is None:
         raise Unauthorized("Send an access token: Authorization: Bearer <token>.")
-    principal = await request.app.state.verifier.principal(credentials.credentials)
+    principal = await verifier.principal(credentials.credentials)
     context = request_context.get()
     if context is not None:
         context["principal"] = principal.sub

@@ -7,6 +7,10 @@ token. It is kept until shortly before it expires (one fetch at a time: a burst 
 calls must not become a burst of sign-ins, which the gateway would throttle), and fetched again
 when a receiver answers 401 (a key rotation, a clock ahead of ours).
 
+An event delivery is signed with a token for its receiver alone (`token(resource=name)`, whose
+audience is registry.events_audience(name)), cached apart from the API token: the receiver
+could otherwise replay the token it was sent to act as us at every API for its lifetime.
+
 Calls made for a user keep the user's token: tenancy applies to them, not to the service."""
 
 import asyncio
@@ -31,9 +35,22 @@ MIN_MARGIN_SECONDS = 30.0
 MARGIN_SHARE = 0.1
 
 
+class _Slot:
+    """One resource's token (None: the API's), when to renew it, and its one fetch at a time."""
+
+    def __init__(self) -> None:
+        self.token: str | None = None
+        self.renew_at = float("-inf")
+        self.lock = asyncio.Lock()
+        self.attempts = 0  # fetches finished, to tell which one a waiting caller waited on
+        self.failure: str | None = None  # why the last one failed
+
+
 class ServiceIdentity:
-    """`await token()`: the service's access token, cached; `invalidate()`: forget it (after a
-    401); `auth`: an httpx.Auth that sends it and retries once on 401 with a fresh one.
+    """`await token()`: the service's access token for the API, cached; `await
+    token(resource=name)`: one for delivering events to that service's inbox alone (RFC 8707),
+    cached apart; `invalidate()`: forget one (after a 401); `auth`: an httpx.Auth that sends the
+    API token and retries once on 401 with a fresh one.
 
     `client` fetches the tokens (its lifetime is the caller's); the secret is never logged nor
     put in an error."""
@@ -52,58 +69,60 @@ class ServiceIdentity:
             client_secret if isinstance(client_secret, SecretStr) else SecretStr(client_secret)
         )
         self.clock = clock
-        self._token: str | None = None
-        self._renew_at = float("-inf")
-        self._lock = asyncio.Lock()
-        self._attempts = 0  # fetches finished, to tell which one a waiting caller waited on
-        self._failure: str | None = None  # why the last one failed
+        self._slots: dict[str | None, _Slot] = {}  # by resource: a few registry names at most
         self.auth = ServiceAuth(self)
 
     def __repr__(self) -> str:
         return f"ServiceIdentity({self.client_id!r}, token_url={self.token_url!r})"
 
-    def _fresh(self) -> str | None:
-        return self._token if self.clock() < self._renew_at else None
+    def _fresh(self, slot: _Slot) -> str | None:
+        return slot.token if self.clock() < slot.renew_at else None
 
-    async def token(self) -> str:
-        """The cached token, or a new one; callers waiting meanwhile share that one fetch, and
-        its failure (a wrong secret tried once per burst, not once per caller: the gateway
-        counts each refusal towards throttling the client)."""
-        token = self._fresh()
+    async def token(self, resource: str | None = None) -> str:
+        """The cached token for `resource` (None: the API), or a new one; callers waiting
+        meanwhile share that one fetch, and its failure (a wrong secret tried once per burst,
+        not once per caller: the gateway counts each refusal towards throttling the client)."""
+        slot = self._slots.setdefault(resource, _Slot())
+        token = self._fresh(slot)
         if token is not None:
             return token
-        attempts = self._attempts
-        async with self._lock:
-            token = self._fresh()
+        attempts = slot.attempts
+        async with slot.lock:
+            token = self._fresh(slot)
             if token is not None:
                 return token
-            if self._attempts != attempts and self._failure is not None:
-                raise ServiceUnavailable(self._failure)
-            self._failure = None
+            if slot.attempts != attempts and slot.failure is not None:
+                raise ServiceUnavailable(slot.failure)
+            slot.failure = None
             try:
-                return await self._fetch()
+                return await self._fetch(slot, resource)
             except ServiceUnavailable as exc:
-                self._failure = exc.detail
+                slot.failure = exc.detail
                 raise
             finally:
-                self._attempts += 1
+                slot.attempts += 1
 
-    def invalidate(self, token: str | None = None) -> None:
-        """Forget the cached token (or only `token`, if it is still the cached one: a 401 for
-        a token another caller already replaced must not throw the new one away)."""
-        if token is None or token == self._token:
-            self._token, self._renew_at = None, float("-inf")
+    def invalidate(self, token: str | None = None, *, resource: str | None = None) -> None:
+        """Forget the cached token for `resource` (or only `token`, if it is still the cached
+        one: a 401 for a token another caller already replaced must not throw the new one
+        away). The other resources' tokens are kept."""
+        slot = self._slots.get(resource)
+        if slot is not None and (token is None or token == slot.token):
+            slot.token, slot.renew_at = None, float("-inf")
 
-    async def _fetch(self) -> str:
+    async def _fetch(self, slot: _Slot, resource: str | None) -> str:
         started = self.clock()
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self.client_id,
+            "client_secret": self._secret.get_secret_value(),
+        }
+        if resource is not None:
+            form["resource"] = resource
         try:
             reply = await self.client.post(
                 self.token_url,
-                data={
-                    "grant_type": "client_credentials",
-                    "client_id": self.client_id,
-                    "client_secret": self._secret.get_secret_value(),
-                },
+                data=form,
                 follow_redirects=False,  # the secret is for the gateway's token URL alone
             )
         except httpx.HTTPError as exc:
@@ -117,7 +136,7 @@ class ServiceIdentity:
         except (ValueError, TypeError, KeyError):
             raise self._unavailable("the gateway's token reply is malformed") from None
         margin = max(MIN_MARGIN_SECONDS, MARGIN_SHARE * lifetime)
-        self._token, self._renew_at = token, started + lifetime - margin
+        slot.token, slot.renew_at = token, started + lifetime - margin
         return token
 
     def _unavailable(self, reason: str) -> ServiceUnavailable:

@@ -3,10 +3,12 @@ services.common.outbox). A kit router module: `install` mounts POST /internal/ev
 service the registry says consumes events, and build_app calls it.
 
 Why each step:
-- The sender is verified before the body is read (services.common.deps.authenticator): it
-  must be one of our services (a token of kind `service`, role `service`, named
-  `service.<registry name>`), and the registry must say it publishes that type to us. Anyone
-  else could forge `county.changed` and move a county's requests.
+- The sender is verified before the body is read (services.common.deps.authenticator): its
+  token must be for this inbox alone (audience registry.events_audience(service), which the
+  gateway gives only our services, RFC 8707), not an API token, which a receiver could replay
+  to act as its sender anywhere. It must be one of our services (kind `service`, role
+  `service`, named `service.<registry name>`), and the registry must say it publishes that
+  type to us. Anyone else could forge `county.changed` and move a county's requests.
 - The event id is recorded in `inbox_event` in the same transaction as the handler's work,
   inserted first: the primary key decides between two deliveries of one event (the second
   waits for the first, then finds it recorded), and a redelivery answers 200 doing nothing.
@@ -37,10 +39,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.common import registry
-from services.common.auth import Principal
+from services.common.auth import Principal, TokenVerifier
 from services.common.cloudevents import MAX_ID, MAX_TEXT, read_envelope, read_payload
 from services.common.db import UtcDateTime
-from services.common.deps import Credentials, authenticator, get_principal
+from services.common.deps import Credentials, authenticator, verified
 from services.common.errors import FieldError, Forbidden, InvalidInput, ServiceUnavailable
 from services.common.events import Event
 from services.common.names import EventType, Role
@@ -296,7 +298,7 @@ def service_name(principal: Principal) -> str | None:
 async def sending_service(request: Request, credentials: Credentials) -> Principal:
     """The verified sender, before the body is read: 401 without a valid token; 403 unless it
     is a service the registry says publishes this type to us (nothing is recorded)."""
-    principal = await get_principal(request, credentials)
+    principal = await verified(credentials, request.app.state.inbox_verifier)
     inbox: Inbox = request.app.state.inbox
     event_type = request.headers.get("ce-type", "")
     sender = service_name(principal)
@@ -380,6 +382,9 @@ def install(
     if not database or not hasattr(app.state, "verifier"):
         raise RuntimeError(f"{service}: receiving events needs a database and verify_tokens")
     metrics = app.state.metrics.registry
+    # Built once, beside the API's verifier: the same keys, this inbox's audience.
+    audience = registry.events_audience(service)
+    app.state.inbox_verifier = TokenVerifier.from_settings(settings, audience=audience)
     app.state.inbox = Inbox(
         service,
         handlers,

@@ -12,9 +12,11 @@ inboxes, at least once (receivers drop duplicates by the event id).
   pending one for the same (subscriber, subject) exists. Writes to one subject are serialized
   by its row's lock, so delivery ids (an increasing sequence) follow them.
 - Each POST is a CloudEvent in HTTP binary content mode (headers_for), signed with the
-  service's own token. Any 2xx is delivered; anything else, a transport error or a timeout is
-  a failed attempt, retried after an exponential backoff with jitter; after `max_attempts`
-  attempts or `max_age` seconds the delivery is dead (kept, counted, listed for operators).
+  service's own token for that subscriber alone (its audience is the subscriber's inbox,
+  registry.events_audience: the subscriber cannot replay it as us elsewhere). Any 2xx is
+  delivered; anything else, a transport error or a timeout is a failed attempt, retried after
+  an exponential backoff with jitter; after `max_attempts` attempts or `max_age` seconds the
+  delivery is dead (kept, counted, listed for operators).
 - Now and then the relay refreshes the deliveries gauge and purges (purge)."""
 
 import asyncio
@@ -23,7 +25,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import orjson
@@ -60,6 +62,24 @@ class Unsigned(Exception):
     """No token to sign with: the attempt fails rather than go out unsigned."""
 
 
+class TokenSource(Protocol):
+    """`await token(resource=subscriber)`: our token for that subscriber's inbox alone, as
+    ServiceIdentity.token gives it."""
+
+    def __call__(self, *, resource: str) -> Awaitable[str]: ...
+
+
+class TokenInvalidator(Protocol):
+    """`invalidate(token, resource=subscriber)`: forget that subscriber's token (a 401), as
+    ServiceIdentity.invalidate does."""
+
+    def __call__(self, token: str, *, resource: str) -> None: ...
+
+
+def _keep(token: str, *, resource: str) -> None:
+    """The default invalidator: a fixed token has nothing to forget."""
+
+
 class OutboxMetrics:
     """Deliveries by state per subscriber (a gauge the relay refreshes now and then) and the
     deliveries that went dead (a counter), in the service's metrics registry."""
@@ -82,9 +102,10 @@ class OutboxMetrics:
 
 class Relay:
     """Sends a service's deliveries: `urls` maps each subscriber to its /internal/events URL
-    ("" when none is configured: its attempts fail, visibly); `token` gives the bearer token,
-    `invalidate` drops it when a receiver answers 401. A send takes at most `timeout` seconds,
-    well within the `lease`, so no other relay takes the row while it is in flight."""
+    ("" when none is configured: its attempts fail, visibly); `token` gives the bearer token
+    for one subscriber, `invalidate` drops it when that subscriber answers 401. A send takes at
+    most `timeout` seconds, well within the `lease`, so no other relay takes the row while it
+    is in flight."""
 
     def __init__(
         self,
@@ -92,8 +113,8 @@ class Relay:
         *,
         urls: Mapping[str, str],
         client: httpx.AsyncClient,
-        token: Callable[[], Awaitable[str]],
-        invalidate: Callable[[], None] = lambda: None,
+        token: TokenSource,
+        invalidate: TokenInvalidator = _keep,
         metrics: OutboxMetrics | None = None,
         timeout: float = TIMEOUT_SECONDS,
         max_attempts: int = 12,
@@ -170,7 +191,7 @@ class Relay:
             await session.commit()
         return until, rows
 
-    async def send(self, url: str, row: Any) -> str | None:
+    async def send(self, subscriber: str, url: str, row: Any) -> str | None:
         """POST one delivery, holding no database connection; None when accepted, else why
         not. Only the status is read: the reply's body could say anything, never end or never
         fit in memory. A redirect is not followed (whatever the client was built with): the
@@ -178,7 +199,7 @@ class Relay:
         if not url:
             return "no URL for the subscriber"
         try:
-            token = await self.token()
+            token = await self.token(resource=subscriber)
         except Unsigned as missing:
             return str(missing)
         except Exception as exc:  # the token service blinked: a failed attempt, retried
@@ -198,7 +219,8 @@ class Relay:
         except (httpx.HTTPError, TimeoutError) as exc:
             return type(exc).__name__
         if status == 401:
-            self.invalidate()  # perhaps an old token: the next attempt gets a fresh one
+            # perhaps an old token: the next attempt gets a fresh one
+            self.invalidate(token, resource=subscriber)
         return None if 200 <= status < 300 else f"status {status}"
 
     async def record(
@@ -242,7 +264,7 @@ class Relay:
         return delivered
 
     async def _deliver(self, subscriber: str, row: Any, until: dt.datetime) -> bool:
-        error = await self.send(self.urls.get(subscriber, ""), row)
+        error = await self.send(subscriber, self.urls.get(subscriber, ""), row)
         return await self.record(subscriber, row, until, error)
 
     async def purge(self) -> int:
@@ -331,14 +353,14 @@ def relay_worker(service: str) -> Any:
         def identity() -> Any:
             return getattr(app.state, "service_identity", None)
 
-        async def token() -> str:
+        async def token(*, resource: str) -> str:
             if identity() is None:
                 raise Unsigned("no service identity")
-            return str(await identity().token())
+            return str(await identity().token(resource=resource))
 
-        def invalidate() -> None:
+        def invalidate(token: str, *, resource: str) -> None:
             if identity() is not None:
-                identity().invalidate()
+                identity().invalidate(token, resource=resource)
 
         async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS) as client:
             relay = Relay(

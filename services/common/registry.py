@@ -16,6 +16,7 @@ from services.common.names import EventType, Role
 
 GATEWAY = "gateway"
 GATEWAY_PORT = 8000
+EVENTS_AUDIENCE_PREFIX = "cwshub-events:"
 # Ports are taken by services to come: notifications 8003, reports 8004, linkages 8005.
 
 
@@ -132,6 +133,14 @@ def subscribers(publisher: str) -> list[Service]:
     """The services that consume at least one event `publisher` publishes."""
     published = set(service(publisher).publishes)
     return [s for s in SERVICES if published & set(s.consumes)]
+
+
+def events_audience(receiver: str) -> str:
+    """The audience of a token for deliveries to `receiver`'s inbox alone (RFC 8707: the
+    gateway issues it to a service that names `receiver` as its `resource`). It is not the
+    API's audience, so a receiver cannot replay a sender's token at any other service, or at
+    its own API; nor at another inbox, whose audience names that one."""
+    return f"{EVENTS_AUDIENCE_PREFIX}{receiver}"
 
 
 def accepts(receiver: str, *, sender: str, event_type: str) -> bool:

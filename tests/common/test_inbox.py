@@ -18,16 +18,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.keys import SigningKey
 from gateway.tokens import access_token
-from services.common import inbox
+from services.common import inbox, registry
 from services.common.app import build_app
 from services.common.events import CountyChanged
 from services.common.inbox import Delivery
 from services.common.names import EventType
 from services.common.settings import ServiceSettings
 from tests.cloudevents import deliver, service_token
-from tests.conftest import AUDIENCE, ISSUER, Databases, Mint, assert_problem, in_process, migrated
+from tests.conftest import ISSUER, Databases, Mint, assert_problem, in_process, migrated
 
 MAX_ATTEMPTS = 3
+INBOX = registry.events_audience("requests")  # kit_app is named as the requests service
 POISON, FLAKY, SLOW = "06998", "06997", "06996"  # counties the test handler treats apart
 
 effects = MetaData()
@@ -148,10 +149,28 @@ class TestWhoMaySend:
             "roles": ["service"],
         }
         forged = access_token(
-            other_key, issuer=ISSUER, audience=AUDIENCE, lifetime=600, identity=identity
+            other_key, issuer=ISSUER, audience=INBOX, lifetime=600, identity=identity
         )
         await self.refused(app, client, forged, 401)
         await self.refused(app, client, "not-a-token", 401)
+
+    @pytest.mark.parametrize(
+        "who", ["office-admin", "county-system", "helpdesk", "the-sender", "another-inbox"]
+    )
+    async def test_a_token_for_anything_but_this_inbox_is_401(
+        self, app: FastAPI, client: httpx.AsyncClient, mint: Mint, who: str
+    ) -> None:
+        """API tokens (cwshub-api) are refused here: the sender's own included, which the
+        receiver could otherwise replay as the sender anywhere; so is a token for another
+        service's inbox."""
+        token = {
+            "office-admin": lambda: mint(roles=["office_admin"]),
+            "county-system": lambda: mint(kind="client", roles=["county_system"], county="06045"),
+            "helpdesk": lambda: mint(kind="client", roles=["helpdesk"]),
+            "the-sender": lambda: service_token(mint, receiver=None),
+            "another-inbox": lambda: service_token(mint, receiver="directory"),
+        }[who]()
+        await self.refused(app, client, token, 401)
 
     async def test_401_comes_before_the_body(self, app: FastAPI, client: httpx.AsyncClient) -> None:
         await self.refused(app, client, None, 401, body=b'{"broken": ')
@@ -173,13 +192,15 @@ class TestWhoMaySend:
     async def test_anyone_but_a_service_is_403(
         self, app: FastAPI, client: httpx.AsyncClient, mint: Mint, claims: dict[str, Any]
     ) -> None:
-        body = await self.refused(app, client, mint(**claims), 403)
+        """Were the gateway ever to give anyone else a token for this inbox."""
+        body = await self.refused(app, client, mint(**claims, audience=INBOX), 403)
         assert "does not publish county.changed to requests" in body["detail"]
 
     async def test_403_comes_before_the_body(
         self, app: FastAPI, client: httpx.AsyncClient, mint: Mint
     ) -> None:
-        await self.refused(app, client, mint(roles=["office_admin"]), 403, body=b'{"broken": ')
+        office = mint(roles=["office_admin"], audience=INBOX)
+        await self.refused(app, client, office, 403, body=b'{"broken": ')
 
     @pytest.mark.parametrize("sender", ["requests", "mars", "gateway"])
     async def test_a_service_that_does_not_publish_the_type_is_403(
@@ -198,7 +219,7 @@ class TestWhoMaySend:
         self, app: FastAPI, client: httpx.AsyncClient, mint: Mint
     ) -> None:
         before = counted(app, "refused")
-        await self.refused(app, client, mint(roles=["office_admin"]), 403)
+        await self.refused(app, client, mint(roles=["office_admin"], audience=INBOX), 403)
         assert counted(app, "refused") == before + 1
 
 

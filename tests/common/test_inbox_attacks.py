@@ -12,6 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from services.common import registry
 from services.common.events import CountyChanged
 from tests.cloudevents import deliver, headers_for, service_token
 from tests.common.test_inbox import county, effects, effects_of, inbox_size, kit_app
@@ -37,6 +38,9 @@ async def untouched(app: FastAPI) -> tuple[int, int]:
     return await inbox_size(app), await effects_of(app)
 
 
+INBOX = registry.events_audience("requests")
+
+
 class TestHostileType:
     """Any token we signed reaches the type check: what the caller wrote in ce-type is not
     sent back to it, however long, and counts under one label."""
@@ -46,7 +50,7 @@ class TestHostileType:
         self, app: FastAPI, client: httpx.AsyncClient, mint: Mint, who: str
     ) -> None:
         token = {
-            "county-user": mint(roles=["county_user"], county="06045"),
+            "county-user": mint(roles=["county_user"], county="06045", audience=INBOX),
             "publisher-of-nothing": service_token(mint, "requests"),
             "directory": service_token(mint),
         }[who]

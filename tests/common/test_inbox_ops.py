@@ -287,8 +287,8 @@ async def test_only_an_office_admin_person_may_see_or_retry(
     refused = [
         mint(roles=["ssc"]),
         mint(roles=["county_admin"], county="06067"),
-        service_token(mint),
-        service_token(mint, "requests"),
+        service_token(mint, receiver=None),
+        service_token(mint, "requests", receiver=None),
         mint(kind="service", name="service.directory", roles=["office_admin"]),
         mint(kind="client", roles=["office_admin"]),
     ]

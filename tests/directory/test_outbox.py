@@ -10,9 +10,10 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from jose import jwt
 from sqlalchemy import select
 
-from services.common import outbox
+from services.common import outbox, registry
 from services.common.events import CountyChanged
 from services.common.middleware import Metrics
 from services.common.outbox import DEAD, DELIVERED, PENDING, Delivery
@@ -133,6 +134,10 @@ async def test_a_county_change_is_delivered_signed_in_binary_mode(
     [event] = receiver.events
     headers = event["headers"]
     assert headers["authorization"] == f"Bearer {identity.issued[-1]}"
+    # For the subscriber's inbox alone, not the API: it cannot act as the directory with it.
+    assert identity.resources == ["requests"]
+    claims = jwt.get_unverified_claims(identity.issued[-1])
+    assert claims["aud"] == registry.events_audience("requests") == "cwshub-events:requests"
     assert headers["content-type"] == "application/json"
     assert (event["specversion"], event["type"], event["source"], event["subject"]) == (
         "1.0",
@@ -352,6 +357,7 @@ async def test_a_401_drops_the_token_and_counts_as_a_failed_attempt(
     assert await relay.run_once() == 0
     [delivery] = await deliveries_of(directory_app, event_id)
     assert (delivery.attempts, delivery.last_error, identity.invalidated) == (1, "status 401", 1)
+    assert identity.resources == ["eta"]
     receiver.status = None
     clock.skip(minutes=10)
     assert await relay.run_once() == 1

@@ -6,7 +6,8 @@ import httpx
 import pytest
 
 from services.directory.api import routers
-from tests.conftest import assert_problem, auth
+from tests.cloudevents import service_token
+from tests.conftest import Mint, assert_problem, auth
 from tests.sweep import BAD, BROKEN_JSON, JSON, Operation, bad_query, operations, path_with
 
 # Public by design: committees, the event calendar and its feed (the maintenance feed takes a
@@ -21,6 +22,7 @@ VALUES = {"fips": "06999", "calendar": "maintenance"}
 SELECTORS = {"calendar": "maintenance"}
 # The maintenance feed's credential travels in its query: it is the token, not a parameter.
 FEED_TOKEN = "token"
+INBOX = "inbox"
 
 
 def routes() -> list[Operation]:
@@ -35,13 +37,21 @@ def swept() -> list[Operation]:
     return found
 
 
-@pytest.mark.parametrize("token", [None, "not-a-jwt"], ids=["no token", "bad token"])
+@pytest.mark.parametrize(
+    "token", [None, "not-a-jwt", INBOX], ids=["no token", "bad token", "an inbox's token"]
+)
 async def test_every_route_answers_401_first(
-    client: httpx.AsyncClient, swept: list[Operation], token: str | None
+    client: httpx.AsyncClient, swept: list[Operation], mint: Mint, token: str | None
 ) -> None:
+    """An inbox's token (a service's, for delivering events to one receiver: even the
+    directory's own inbox, were it to have one) is not for the API, whatever its roles."""
+    bearer = token
+    if token == INBOX:
+        bearer = service_token(mint, receiver="directory", roles=["service", "office_admin"])
     failures = []
-    headers = {**JSON, **(auth(token) if token else {})}
-    feed_token = {FEED_TOKEN: token} if token else {}
+    headers = {**JSON, **(auth(bearer) if bearer else {})}
+    # The feed's own token is no JWT: an inbox's token goes in the header alone.
+    feed_token = {FEED_TOKEN: token} if token and token == bearer else {}
     for op in swept:
         attempts = {
             "plain": (path_with(op.route, VALUES), {**feed_token}, b"{}"),
@@ -53,7 +63,7 @@ async def test_every_route_answers_401_first(
             "bad path": (path_with(op.route, SELECTORS, default=BAD), {**feed_token}, b"{}"),
         }
         for what, (path, query, body) in attempts.items():
-            if FEED_TOKEN in query and not token:
+            if FEED_TOKEN in query and not feed_token:
                 del query[FEED_TOKEN]
             reply = await client.request(
                 op.method, path, params=query, content=body, headers=headers

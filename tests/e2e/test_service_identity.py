@@ -24,6 +24,7 @@ from jose import jwt
 
 from gateway.keys import generate_private_pem
 from gateway.settings import Settings as GatewaySettings
+from services.common import registry
 from services.common.db import create_engine, create_sessionmaker
 from services.common.errors import ServiceUnavailable
 from services.common.identity import MIN_MARGIN_SECONDS, ServiceIdentity
@@ -191,6 +192,102 @@ async def test_a_token_is_fetched_again_near_its_expiry_or_when_invalidated(kit:
     kit.identity.invalidate()
     third = await kit.identity.token()
     assert third not in (first, second) and kit.fetches() == 3
+
+
+async def test_a_token_for_one_receiver_is_for_its_inbox_alone(
+    kit: Kit, services: Services
+) -> None:
+    """RFC 8707: a service names the receiver (`resource`) and gets a token whose audience is
+    that receiver's inbox, cached apart from its API token; no API takes it, so a receiver
+    cannot replay what it was sent to act as the sender."""
+    api, for_directory = await kit.identity.token(), await kit.identity.token(resource="directory")
+    assert kit.fetches() == 2
+    assert jwt.get_unverified_claims(api)["aud"] == "cwshub-api"
+    claims = jwt.get_unverified_claims(for_directory)
+    assert claims["aud"] == registry.events_audience("directory") == "cwshub-events:directory"
+    assert (claims["kind"], claims["name"], claims["roles"]) == (
+        "service",
+        "service.requests",
+        ["service"],
+    )
+    assert await kit.identity.token(resource="directory") == for_directory
+    assert await kit.identity.token() == api and kit.fetches() == 2
+
+    bound = {"Authorization": f"Bearer {for_directory}"}
+    async with httpx.AsyncClient(base_url=services.gateway.url, timeout=10) as gateway:
+        for client in (kit.directory, gateway):
+            assert (await client.get("/api/v1/counties", headers=bound)).status_code == 401
+            assert (await client.get(COUNTY, headers=bound)).status_code == 401
+    assert (await kit.directory.get(COUNTY, auth=kit.identity.auth)).status_code == 200
+
+    kit.identity.invalidate(resource="directory")  # a 401 at that inbox: its token only
+    assert await kit.identity.token() == api and kit.fetches() == 2
+    assert await kit.identity.token(resource="directory") != for_directory
+    assert kit.fetches() == 3
+
+
+async def test_only_our_services_get_a_token_for_a_registry_service(
+    services: Services,
+) -> None:
+    """400 invalid_target (RFC 8707) for anyone else naming a resource (a county system, the
+    help desk, a person), and for a resource that is not a registry service."""
+    async with httpx.AsyncClient(base_url=services.gateway.url, timeout=10) as gateway:
+        office = await _sign_in(gateway, "office.admin")
+        created = await gateway.post(
+            "/api/v1/api-clients",
+            headers=office,
+            json={
+                "client_id": f"placer-cms-{uuid.uuid4().hex[:6]}",
+                "name": "Placer CMS",
+                "kind": "county_system",
+                "county": "06061",
+                "perms": ["mac"],
+            },
+        )
+        assert created.status_code == 201, created.text
+        system = (created.json()["client"]["client_id"], created.json()["client_secret"])
+
+        def credentials(client_id: str, secret: str, **form: str) -> dict[str, str]:
+            return {
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": secret,
+                **form,
+            }
+
+        requests_service = ("service.requests", dev_client_secret("requests"))
+        refused = [
+            credentials(*system, resource="requests"),
+            credentials("helpdesk", "helpdesk-demo-secret", resource="directory"),
+            credentials(*requests_service, resource="mars"),
+            credentials(*requests_service, resource="gateway"),
+            credentials(*requests_service, resource=""),
+            {
+                "grant_type": "password",
+                "username": "office.admin",
+                "password": DEMO_PASSWORD,
+                "resource": "directory",
+            },
+        ]
+        for form in refused:
+            reply = await gateway.post("/auth/token", data=form)
+            assert reply.status_code == 400, (form.get("resource"), reply.text)
+            assert reply.json()["error"] == "invalid_target"
+            assert "access_token" not in reply.json()
+        twice = await gateway.post(
+            "/auth/token",
+            content="&".join(
+                [*(f"{k}={v}" for k, v in credentials(*requests_service).items())]
+                + ["resource=directory", "resource=requests"]
+            ),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert (twice.status_code, twice.json()["error"]) == (400, "invalid_target")
+        # Without a resource, as before: the API's audience.
+        for client_id, secret in (system, ("helpdesk", "helpdesk-demo-secret")):
+            reply = await gateway.post("/auth/token", data=credentials(client_id, secret))
+            assert reply.status_code == 200, reply.text
+            assert jwt.get_unverified_claims(reply.json()["access_token"])["aud"] == "cwshub-api"
 
 
 async def test_a_401_is_retried_once_with_a_fresh_token(kit: Kit, services: Services) -> None:

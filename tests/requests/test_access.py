@@ -8,7 +8,8 @@ import pytest
 
 from gateway.tokens import access_token
 from services.requests.api import router
-from tests.conftest import assert_problem, auth
+from tests.cloudevents import service_token
+from tests.conftest import Mint, assert_problem, auth
 from tests.requests.conftest import FRESNO, SACRAMENTO, People, act, file
 from tests.sweep import BAD, BROKEN_JSON, JSON, Operation, bad_query, operations, path_with
 
@@ -20,14 +21,24 @@ def test_the_sweep_sees_every_route() -> None:
 
 
 @pytest.mark.parametrize("op", ROUTES, ids=str)
-@pytest.mark.parametrize("token", [None, "not-a-jwt", "foreign"], ids=["none", "bad", "foreign"])
+@pytest.mark.parametrize(
+    "token", [None, "not-a-jwt", "foreign", "inbox"], ids=["none", "bad", "foreign", "inbox"]
+)
 @pytest.mark.parametrize(
     "bad", ["", "body and query", "path"], ids=["plain", "bad body", "bad path"]
 )
 async def test_every_route_answers_401_without_a_valid_token(
-    client: httpx.AsyncClient, other_key: Any, op: Operation, token: str | None, bad: str
+    client: httpx.AsyncClient,
+    other_key: Any,
+    mint: Mint,
+    op: Operation,
+    token: str | None,
+    bad: str,
 ) -> None:
-    """Before anything else: a broken body or bad parameters are not looked at."""
+    """Before anything else: a broken body or bad parameters are not looked at. A token for
+    this service's inbox (a service's, to deliver events here) is not for its API."""
+    if token == "inbox":
+        token = service_token(mint, receiver="requests", roles=["service", "office_admin"])
     if token == "foreign":  # well formed, signed by a key the gateway does not publish
         token = access_token(
             other_key,

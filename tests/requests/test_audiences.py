@@ -168,7 +168,7 @@ class TestOurServices:
         service: str,
     ) -> None:
         mac, ddr = filed
-        token = auth(service_token(people.mint, service))
+        token = auth(service_token(people.mint, service, receiver=None))
         for suffix in READS:
             assert_problem(await client.get(url(ddr, suffix), headers=token), 404)
         listed = (await client.get("/api/v1/requests?limit=500", headers=token)).json()["items"]
@@ -188,7 +188,7 @@ class TestOurServices:
         internal: bool,
     ) -> None:
         mac, _ = filed
-        token = service_token(people.mint)
+        token = service_token(people.mint, receiver=None)
         assert_problem(await comment(client, token, mac, "Click this link", internal), 403)
         seen = await client.get(url(mac, "/comments"), headers=auth(people.office_admin()))
         assert "Click this link" not in {c["body"] for c in seen.json()["items"]}

@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import delete, func, select
 
+from services.common import registry
 from services.common.events import CountyChanged
 from services.directory.seed_data import region_id
 from services.requests.models import CountySeen, Request
@@ -175,7 +176,9 @@ async def test_a_forged_county_changed_moves_nothing(
 ) -> None:
     request = await file(client, people.county_user(county=SUTTER), "mac", SUTTER)
     forged = CountyChanged(fips=SUTTER, region_id=region_id(AWAY), version=99)
-    assert_problem(await deliver(client, mint(**claims), forged), 403)
+    inbox = registry.events_audience("requests")
+    assert_problem(await deliver(client, mint(**claims, audience=inbox), forged), 403)
+    assert_problem(await deliver(client, mint(**claims), forged), 401)  # an API token
     assert_problem(await deliver(client, None, forged), 401)
     assert await seen_by(client, people.ssc(HOME), request) == 200
     assert await seen_by(client, people.ssc(AWAY), request) == 404
