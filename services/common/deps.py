@@ -17,6 +17,7 @@ from services.common.auth import Principal, TokenVerifier
 from services.common.errors import DomainError, Forbidden, Unauthorized
 from services.common.logging import request_context
 from services.common.middleware import ASGIApp, Message, Receive, Reply, Scope, Send
+from services.common.names import Kind, Role
 from services.common.paging import DEFAULT_LIMIT, MAX_LIMIT
 
 bearer = HTTPBearer(auto_error=False, description="An access token from POST /auth/token.")
@@ -161,6 +162,18 @@ def require_perm(perm: str) -> Callable[[Principal], Principal]:
         return principal
 
     return check
+
+
+def people_only(principal: PrincipalDep) -> Principal:
+    """An operator's decision (re-queue a dead delivery, re-run a failed event) is a person's:
+    no system token, whatever roles it carries."""
+    if principal.kind != Kind.USER:
+        raise Forbidden("This needs a person signed in with the office_admin role.")
+    return principal
+
+
+# The guard of the services' /internal operators' routes (dead deliveries, failed events).
+OPERATORS = [Depends(people_only), Depends(require_role(Role.OFFICE_ADMIN))]
 
 
 @dataclass(frozen=True)

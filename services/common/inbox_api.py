@@ -9,15 +9,13 @@ token or any other role is refused. Not in the public OpenAPI: the gateway does 
 import datetime as dt
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict
 
 from services.common import inbox_ops
 from services.common.cloudevents import MAX_ID
-from services.common.deps import PageDep, SessionDep, require_role
+from services.common.deps import OPERATORS, PageDep, SessionDep
 from services.common.inbox import InboxEvent
-from services.common.names import Role
-from services.common.outbox_api import people_only
 from services.common.paging import Page, paginate
 
 State = Literal["handled", "retrying", "failed"]
@@ -25,7 +23,7 @@ State = Literal["handled", "retrying", "failed"]
 router = APIRouter(
     prefix="/internal/inbox",
     include_in_schema=False,
-    dependencies=[Depends(people_only), Depends(require_role(Role.OFFICE_ADMIN))],
+    dependencies=OPERATORS,
 )
 
 

@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -27,7 +26,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.common.auth import Principal
-from services.common.db import delete_in_batches
+from services.common.db import delete_in_batches, keep_house
 from services.common.errors import Conflict, NotFound, ServiceUnavailable
 from services.common.events import MODELS, Event
 from services.common.inbox import (
@@ -90,16 +89,13 @@ class Keeper:
         return counts
 
     async def run_forever(self) -> None:
-        purged_at = -self.purge_every
-        while True:
-            try:
-                await self.count()
-                if time.monotonic() - purged_at >= self.purge_every:
-                    purged_at = time.monotonic()
-                    await self.purge()
-            except Exception:  # the database blinked: log and keep going
-                log.exception("inbox housekeeping failed; retrying")
-            await asyncio.sleep(self.count_every)
+        await keep_house(
+            self.count,
+            self.purge,
+            count_every=self.count_every,
+            purge_every=self.purge_every,
+            what="inbox",
+        )
 
 
 @contextlib.asynccontextmanager

@@ -10,30 +10,20 @@ need be)."""
 import datetime as dt
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict
 
 from services.common import outbox
-from services.common.auth import Principal
-from services.common.deps import PageDep, PrincipalDep, SessionDep, require_role
-from services.common.errors import Forbidden
-from services.common.names import Role
+from services.common.deps import OPERATORS, PageDep, SessionDep
 from services.common.paging import Page, paginate
 
 State = Literal["pending", "delivered", "dead"]
 
 
-def people_only(principal: PrincipalDep) -> Principal:
-    """Re-queuing is a person's decision: no system token, whatever roles it carries."""
-    if principal.kind != "user":
-        raise Forbidden("This needs a person signed in with the office_admin role.")
-    return principal
-
-
 router = APIRouter(
     prefix="/internal/outbox",
     include_in_schema=False,
-    dependencies=[Depends(people_only), Depends(require_role(Role.OFFICE_ADMIN))],
+    dependencies=OPERATORS,
 )
 
 

@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
@@ -34,7 +33,7 @@ from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.common import registry
-from services.common.db import delete_in_batches
+from services.common.db import delete_in_batches, keep_house
 from services.common.middleware import Metrics
 from services.common.outbox import DEAD, DELIVERED, PENDING, STATES, backoff, deliveries, events
 
@@ -310,24 +309,20 @@ class Relay:
                 log.exception("outbox relay failed; retrying", extra={"subscriber": subscriber})
                 await asyncio.sleep(idle * 4)
 
-    async def _housekeeping(self) -> None:
-        purged_at = -self.purge_every
-        while True:
-            try:
-                await self.count()
-                if time.monotonic() - purged_at >= self.purge_every:
-                    purged_at = time.monotonic()
-                    await self.purge()
-            except Exception:
-                log.exception("outbox housekeeping failed; retrying")
-            await asyncio.sleep(self.count_every)
-
     async def run_forever(self, *, idle: float = 0.5) -> None:
         """One task per subscriber (a slow one delays only itself) and one for housekeeping."""
         async with asyncio.TaskGroup() as group:
             for name in self.urls:
                 group.create_task(self._relay(name, idle))
-            group.create_task(self._housekeeping())
+            group.create_task(
+                keep_house(
+                    self.count,
+                    self.purge,
+                    count_every=self.count_every,
+                    purge_every=self.purge_every,
+                    what="outbox",
+                )
+            )
 
 
 def subscriber_urls(service: str, service_urls: Mapping[str, str]) -> dict[str, str]:
