@@ -1,11 +1,7 @@
 """Async SQLAlchemy engines and sessions. The request-scoped session (common.deps) is the only
 place that commits; domain code only flushes."""
 
-import asyncio
 import datetime as dt
-import logging
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -119,29 +115,6 @@ async def delete_in_batches(
         removed += count
         if count < batch:
             return removed
-
-
-async def keep_house(
-    count: Callable[[], Awaitable[Any]],
-    purge: Callable[[], Awaitable[Any]],
-    *,
-    count_every: float,
-    purge_every: float,
-    what: str,
-) -> None:
-    """Housekeeping for ever (the outbox's and the inbox's): `count()` (their gauges) every
-    `count_every` seconds, `purge()` every `purge_every`. A database that blinks is logged and
-    tried again at the next turn; nothing here stops the service."""
-    purged_at = -purge_every
-    while True:
-        try:
-            await count()
-            if time.monotonic() - purged_at >= purge_every:
-                purged_at = time.monotonic()
-                await purge()
-        except Exception:  # the database blinked: log and keep going
-            logging.getLogger("cwshub.housekeeping").exception(f"{what} housekeeping failed")
-        await asyncio.sleep(count_every)
 
 
 async def execute_autocommit(url: str, statement: str) -> None:

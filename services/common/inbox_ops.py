@@ -14,7 +14,6 @@ build_app starts `keeper` for a service that consumes events.
 - A retry runs the handler with the kept payload in one transaction that also marks the row
   handled (and drops the payload); a failure leaves it failed with the new error."""
 
-import asyncio
 import contextlib
 import datetime as dt
 import logging
@@ -26,7 +25,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.common.auth import Principal
-from services.common.db import delete_in_batches, keep_house
+from services.common.background import in_background, keep_house
+from services.common.db import delete_in_batches
 from services.common.errors import Conflict, NotFound, ServiceUnavailable
 from services.common.events import MODELS, Event
 from services.common.inbox import (
@@ -107,13 +107,8 @@ async def keeper(app: Any) -> AsyncIterator[None]:
         retention=app.state.settings.inbox_retention_seconds,
     )
     app.state.inbox_keeper = kept
-    task = asyncio.create_task(kept.run_forever())
-    try:
+    async with in_background(kept.run_forever()):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def listing(state: str | None = None) -> Select[Any]:

@@ -33,7 +33,8 @@ from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.common import registry
-from services.common.db import delete_in_batches, keep_house
+from services.common.background import in_background, keep_house
+from services.common.db import delete_in_batches
 from services.common.middleware import Metrics
 from services.common.outbox import DEAD, DELIVERED, PENDING, STATES, backoff, deliveries, events
 
@@ -371,12 +372,7 @@ def relay_worker(service: str) -> Any:
                 lease=settings.outbox_lease_seconds,
             )
             app.state.outbox_relay = relay
-            task = asyncio.create_task(relay.run_forever())
-            try:
+            async with in_background(relay.run_forever()):
                 yield
-            finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
 
     return worker
