@@ -3,6 +3,7 @@ write to a table of their own in the same database: who may send, the envelope a
 payload, handling once, concurrent duplicates, and poison events."""
 
 import asyncio
+import contextlib
 import json
 import logging
 import uuid
@@ -76,12 +77,18 @@ def kit_app(key_files: dict[str, Path], url: str | None, **options: Any) -> Fast
     )
 
 
-@pytest.fixture(scope="module")
-async def app(databases: Databases, key_files: dict[str, Path]) -> AsyncIterator[FastAPI]:
-    built = kit_app(key_files, migrated(databases, "requests", "inbox_kit"))
+@contextlib.asynccontextmanager
+async def started(built: FastAPI, tables: MetaData = effects) -> AsyncIterator[FastAPI]:
+    """The kit app running, with the tables its test handlers write to."""
     async with built.router.lifespan_context(built):
         async with built.state.engine.begin() as connection:
-            await connection.run_sync(effects.create_all)
+            await connection.run_sync(tables.create_all)
+        yield built
+
+
+@pytest.fixture(scope="module")
+async def app(databases: Databases, key_files: dict[str, Path]) -> AsyncIterator[FastAPI]:
+    async with started(kit_app(key_files, migrated(databases, "requests", "inbox_kit"))) as built:
         yield built
 
 

@@ -15,16 +15,14 @@ from fastapi import FastAPI
 from services.common import registry
 from services.common.events import CountyChanged
 from tests.cloudevents import deliver, headers_for, service_token
-from tests.common.test_inbox import county, effects, effects_of, inbox_size, kit_app
+from tests.common.test_inbox import county, effects_of, inbox_size, kit_app, started
 from tests.conftest import Databases, Mint, assert_problem, auth, in_process, migrated
 
 
 @pytest.fixture(scope="module")
 async def app(databases: Databases, key_files: dict[str, Path]) -> AsyncIterator[FastAPI]:
     built = kit_app(key_files, migrated(databases, "requests", "inbox_attacks"))
-    async with built.router.lifespan_context(built):
-        async with built.state.engine.begin() as connection:
-            await connection.run_sync(effects.create_all)
+    async with started(built):
         yield built
 
 

@@ -29,6 +29,7 @@ from services.common.settings import ServiceSettings, one_line
 from services.requests.app import create_app as create_requests_app
 from services.requests.settings import Settings as RequestsSettings
 from tests.cloudevents import deliver, service_token
+from tests.common.test_inbox import started
 from tests.conftest import Databases, Mint, assert_problem, auth, in_process, migrated
 
 MAX_ATTEMPTS = 2
@@ -67,9 +68,7 @@ async def app(databases: Databases, key_files: dict[str, Path]) -> AsyncIterator
         database_url=migrated(databases, "requests", "inbox_ops"),
         handlers={EventType.COUNTY_CHANGED: handle},
     )
-    async with built.router.lifespan_context(built):
-        async with built.state.engine.begin() as connection:
-            await connection.run_sync(effects.create_all)
+    async with started(built, effects):
         yield built
 
 
