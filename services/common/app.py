@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.common import inbox, inbox_api, inbox_ops, outbox_api, registry
 from services.common.auth import TokenVerifier
-from services.common.db import create_engine, create_sessionmaker, ping
+from services.common.db import create_engine, create_read_sessionmaker, create_sessionmaker, ping
 from services.common.deps import Authentication
 from services.common.errors import (
     PROBLEM_MEDIA_TYPE,
@@ -29,7 +29,7 @@ from services.common.errors import (
     problem_for,
 )
 from services.common.identity import service_identity
-from services.common.logging import configure_logging, current_request_id
+from services.common.logging import configure_logging, current_request_id, flush_logs
 from services.common.middleware import BodyLimit, Idempotency, Metrics, Observability
 from services.common.names import EventType
 from services.common.openapi import METHODS, tidy
@@ -278,6 +278,7 @@ def build_app(
         if database_url:
             app.state.engine = create_engine(database_url, pool_size=settings.db_pool_size)
             app.state.sessionmaker = create_sessionmaker(app.state.engine)
+            app.state.read_sessionmaker = create_read_sessionmaker(app.state.engine)
         try:
             async with AsyncExitStack() as stack:
                 for worker in (own_identity, *workers):
@@ -286,6 +287,7 @@ def build_app(
         finally:
             if database_url:
                 await app.state.engine.dispose()
+            flush_logs()
 
     docs = {} if public_docs else {"openapi_url": None, "docs_url": None}
     app = FastAPI(

@@ -6,12 +6,18 @@ no other JWT signed with the gateway's key passes as an access token; `exp`, `ia
 a key the gateway publishes now; a token over 8 KiB is refused before parsing. Every failure is
 the same `Unauthorized`: callers learn nothing about which check failed.
 
+A verified token's claims are kept, by the token's hash, until the token expires (at most
+`MAX_REMEMBERED` tokens per process, the oldest forgotten first): a client sending the same token
+on every call pays for the RS256 signature once. A remembered token still stops passing the
+moment it expires or its key is no longer published.
+
 The published keys are fetched again on a schedule and when a token names an unknown kid (at
 most once per `min_refresh_seconds`), and a key the gateway stopped publishing is forgotten: a
 retired or compromised key stops verifying once the services have refreshed.
 """
 
 import asyncio
+import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +35,7 @@ ALGORITHM = "RS256"
 TOKEN_TYPE = "at+jwt"
 MAX_TOKEN_BYTES = 8 * 1024
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub", "jti")
+MAX_REMEMBERED = 4096
 
 
 @dataclass(frozen=True)
@@ -109,6 +116,8 @@ class TokenVerifier:
         self._fetched_at = float("-inf")  # the last good fetch
         self._tried_at = float("-inf")  # the last attempt, good or not
         self._lock = asyncio.Lock()
+        # sha256(token) -> (claims, kid, principal or None until asked); see the module's doc.
+        self._remembered: dict[bytes, tuple[dict[str, Any], str, Principal | None]] = {}
 
     @classmethod
     def from_settings(cls, settings: Any, *, audience: str | None = None) -> "TokenVerifier":
@@ -127,8 +136,38 @@ class TokenVerifier:
 
     async def verify(self, token: str) -> dict[str, Any]:
         """Return the claims of a valid token, or raise Unauthorized."""
-        if len(token) > MAX_TOKEN_BYTES:
-            raise Unauthorized("The access token is too large.")
+        return (await self._verified(token, _digest(token)))[0]
+
+    async def principal(self, token: str) -> Principal:
+        digest = _digest(token)
+        claims, kid, principal = await self._verified(token, digest)
+        if principal is None:
+            try:
+                principal = Principal.from_claims(claims)
+            except (KeyError, TypeError, ValueError):
+                raise Unauthorized("The access token is invalid or expired.") from None
+            if digest in self._remembered:
+                self._remembered[digest] = (claims, kid, principal)
+        return principal
+
+    async def _verified(
+        self, token: str, digest: bytes
+    ) -> tuple[dict[str, Any], str, Principal | None]:
+        remembered = self._remembered.get(digest)
+        if remembered is not None:
+            claims, kid = remembered[0], remembered[1]
+            await self._refresh(max_age=self.refresh_seconds)
+            if kid in self._keys and time.time() - self.leeway_seconds <= claims["exp"]:
+                return remembered
+            self._remembered.pop(digest, None)
+        claims, kid = await self._check(token)
+        if len(self._remembered) >= MAX_REMEMBERED:
+            del self._remembered[next(iter(self._remembered))]
+        self._remembered[digest] = (claims, kid, None)
+        return claims, kid, None
+
+    async def _check(self, token: str) -> tuple[dict[str, Any], str]:
+        """The claims of a valid token and the kid of its key (all the checks), or Unauthorized."""
         try:
             header = jwt.get_unverified_header(token)
         except JOSEError:
@@ -137,7 +176,8 @@ class TokenVerifier:
             raise Unauthorized("The access token is not signed with RS256.")
         if str(header.get("typ", "")).lower() not in (TOKEN_TYPE, "application/" + TOKEN_TYPE):
             raise Unauthorized("The token is not an access token.")
-        key = await self._key(str(header.get("kid", "")))
+        kid = str(header.get("kid", ""))
+        key = await self._key(kid)
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -156,14 +196,9 @@ class TokenVerifier:
         iat = claims["iat"]
         if not isinstance(iat, int | float) or iat > time.time() + self.leeway_seconds:
             raise Unauthorized("The access token is invalid or expired.")
-        return claims
-
-    async def principal(self, token: str) -> Principal:
-        claims = await self.verify(token)
-        try:
-            return Principal.from_claims(claims)
-        except (KeyError, TypeError, ValueError):
-            raise Unauthorized("The access token is invalid or expired.") from None
+        if not isinstance(claims["exp"], int | float):
+            raise Unauthorized("The access token is invalid or expired.")
+        return claims, kid
 
     async def _key(self, kid: str) -> Any:
         # On the schedule: keys older than refresh_seconds are fetched again before use.
@@ -198,6 +233,13 @@ class TokenVerifier:
             if isinstance(entries, list):
                 self._keys = _usable(entries)
                 self._fetched_at = now
+
+
+def _digest(token: str) -> bytes:
+    """What a token is remembered by; a token over the size limit is refused first."""
+    if len(token) > MAX_TOKEN_BYTES:
+        raise Unauthorized("The access token is too large.")
+    return hashlib.sha256(token.encode()).digest()
 
 
 def _build(key: dict[str, Any]) -> Any:

@@ -2,9 +2,13 @@
 place that commits; domain code only flushes."""
 
 import datetime as dt
+import sqlite3
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 from sqlalchemy import DateTime, Dialect, Select, Table, TypeDecorator, delete, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -53,10 +57,55 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+# How long a SQLite statement that found the database locked waits for it, off the loop.
+SQLITE_BUSY_SECONDS = 30
+
+
+class LoopSqlite(aiosqlite.Connection):
+    """An aiosqlite connection whose statements run on the event loop itself. aiosqlite sends
+    each call (cursor, execute, fetch, close) to its thread and back: four thread hops for a
+    read of one row, which cost more than the read (issue 11's profile). SQLite on a local disk
+    answers in microseconds, so the loop runs the call, with no busy timeout: a call that finds
+    the database locked (another writer) gives up at once, and only then goes to the
+    connection's thread to wait for the lock there. A write never blocks the loop on a busy
+    database; everything else never leaves it. Retrying is safe: a call refused with
+    SQLITE_BUSY did nothing."""
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")
+        try:
+            return fn(*args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+                raise
+        return await super()._execute(_patiently, self._connection, partial(fn, *args, **kwargs))
+
+
+def _patiently(connection: sqlite3.Connection, call: Callable[[], Any]) -> Any:
+    """`call`, waiting up to SQLITE_BUSY_SECONDS for a lock; in the connection's thread."""
+    connection.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_SECONDS * 1000}")
+    try:
+        return call()
+    finally:
+        connection.execute("PRAGMA busy_timeout = 0")
+
+
+def _connect_sqlite(database: str, **kwargs: Any) -> LoopSqlite:
+    # check_same_thread off: the loop's thread and the connection's thread take turns, never
+    # both at once (the session awaits each call). timeout 0: see LoopSqlite.
+    connect = partial(sqlite3.connect, database, **{**kwargs, "timeout": 0})
+    connection = LoopSqlite(partial(connect, check_same_thread=False), iter_chunk_size=64)
+    connection._thread.daemon = True  # as SQLAlchemy does for aiosqlite's own connections
+    return connection
+
+
 def create_engine(url: str, *, pool_size: int = 10, migrating: bool = False) -> AsyncEngine:
-    """An engine for SQLite (WAL, foreign keys on) or PostgreSQL (pooled). Statement
-    parameters are never put in errors (hide_parameters): they hold names, hashes and DDR text,
-    and an error's text ends up in logs.
+    """An engine for SQLite (WAL, foreign keys on; statements on the loop, see LoopSqlite) or
+    PostgreSQL (pooled, no ping on checkout: a connection the server dropped fails one
+    statement and the pool replaces all it holds). Statement parameters are never put in
+    errors (hide_parameters): they hold names, hashes and DDR text, and an error's text ends up
+    in logs.
 
     `migrating` (SQLite): DDL inside real transactions, so a failed migration leaves nothing
     half done (the driver would otherwise commit each DDL statement by itself), and foreign
@@ -65,7 +114,9 @@ def create_engine(url: str, *, pool_size: int = 10, migrating: bool = False) -> 
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
+        engine = create_async_engine(
+            url, connect_args={"async_creator_fn": _connect_sqlite}, hide_parameters=True
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -88,13 +139,21 @@ def create_engine(url: str, *, pool_size: int = 10, migrating: bool = False) -> 
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         hide_parameters=True,
     )
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def create_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for reads (GET): on PostgreSQL each statement runs in autocommit, so a read
+    pays no BEGIN and no COMMIT round trip; on SQLite a SELECT opens no transaction anyway.
+    A read that does write (nothing should) still writes, a statement at a time."""
+    if engine.dialect.name == "sqlite":
+        return create_sessionmaker(engine)
+    return create_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"))
 
 
 async def delete_in_batches(

@@ -95,9 +95,15 @@ def _authenticators(dependant: Dependant) -> Iterator[Authenticator]:
             yield from _authenticators(dependency)
 
 
+READS = frozenset({"GET", "HEAD"})
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The one place that commits: at the end of a request that succeeded; rollback otherwise."""
-    async with request.app.state.sessionmaker() as session:
+    """The one place that commits: at the end of a request that succeeded; rollback otherwise.
+    A read (GET, HEAD) gets a session without a transaction (db.create_read_sessionmaker)."""
+    state = request.app.state
+    sessions = state.read_sessionmaker if request.method in READS else state.sessionmaker
+    async with sessions() as session:
         try:
             yield session
             await session.commit()

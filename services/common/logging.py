@@ -1,7 +1,14 @@
-"""JSON logs, one object per line, with the request id of the request being served."""
+"""JSON logs, one object per line, with the request id of the request being served.
 
+The event loop never waits for a log line: a record is put on a queue, and a thread formats it
+(orjson) and writes it. The loop only notes the request id and, for a failure, the traceback."""
+
+import atexit
 import contextvars
+import copy
 import logging
+import logging.handlers
+import queue
 import sys
 import time
 import traceback
@@ -48,7 +55,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        request_id = current_request_id()
+        request_id = getattr(record, "_request_id", None) or current_request_id()
         if request_id:
             entry["request_id"] = request_id
         for key, value in vars(record).items():
@@ -59,17 +66,57 @@ class JsonFormatter(logging.Formatter):
             entry[key] = value
         if record.exc_info:
             entry["exc"] = exception_text(record.exc_info)
+        elif getattr(record, "_exc", None):
+            entry["exc"] = record.__dict__["_exc"]
         return orjson.dumps(entry, default=str).decode()
 
 
+class _Enqueue(logging.handlers.QueueHandler):
+    """Hands a record to the writer thread with what only this thread knows: the request id
+    (a context variable) and the traceback (exc_info holds live frames)."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        record = copy.copy(record)
+        record.msg, record.args = record.getMessage(), None
+        record._request_id = current_request_id()
+        if record.exc_info:
+            record._exc, record.exc_info = exception_text(record.exc_info), None
+        return record
+
+
+_writer: logging.handlers.QueueListener | None = None
+
+
+def _stop_writer() -> None:
+    """Write every queued line, then stop the writer thread."""
+    if _writer is not None and _writer._thread is not None:
+        _writer.stop()
+
+
+def flush_logs() -> None:
+    """Write every queued line now (a service stopping, a test reading what was logged)."""
+    _stop_writer()
+    if _writer is not None:
+        _writer.start()
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
-    """Send every logger (ours, uvicorn's, SQLAlchemy's) through one JSON handler on stderr."""
+    """Send every logger (ours, uvicorn's, SQLAlchemy's) through one JSON handler on stderr,
+    written by a thread of its own."""
+    global _writer
+    _stop_writer()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
+    lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    _writer = logging.handlers.QueueListener(lines, handler)
+    _writer.start()
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [_Enqueue(lines)]
     root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True
+
+
+atexit.register(_stop_writer)

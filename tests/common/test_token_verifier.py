@@ -1,6 +1,7 @@
 """The kit's token verifier: the key set follows the gateway's JWKS (refreshed on a schedule and
 on an unknown kid, rate-limited, retired keys dropped), clock skew within a leeway, `typ`."""
 
+import asyncio
 import base64
 import json
 import time
@@ -17,6 +18,7 @@ from jose import jwt
 
 from gateway.keys import SigningKey, generate_private_pem, load_signing_key
 from gateway.tokens import sign
+from services.common import auth
 from services.common.auth import TokenVerifier
 from services.common.errors import Unauthorized
 from services.common.serve import free_port
@@ -212,3 +214,56 @@ class TestPublishedKeys:
             key_files["other"], generate=False, previous_public=[key_files["private"]]
         )
         assert signing_key.kid in {k["kid"] for k in rotated.jwks()["keys"]}
+
+
+class TestRemembered:
+    """A verified token is remembered by its hash until it expires: the signature is checked
+    once, and nothing else a token could be is let through by the memory."""
+
+    async def test_the_signature_is_checked_once_per_token(
+        self, signing_key: SigningKey, raw_claims: Claims, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        decoded = []
+        decode = auth.jwt.decode
+        monkeypatch.setattr(
+            auth.jwt, "decode", lambda *a, **k: decoded.append(1) or decode(*a, **k)
+        )
+        tokens = fixed(signing_key)
+        first, second = sign(signing_key, raw_claims()), sign(signing_key, raw_claims())
+        for token in (first, second, first, second, first):
+            assert (await tokens.principal(token)).sub
+        assert len(decoded) == 2
+
+    async def test_a_remembered_token_expires_with_the_token(
+        self, signing_key: SigningKey, raw_claims: Claims
+    ) -> None:
+        tokens = fixed(signing_key, leeway=0)
+        exp = int(time.time()) + 1
+        token = sign(signing_key, raw_claims(exp=exp))
+        assert await tokens.verify(token)
+        await asyncio.sleep(exp + 1.05 - time.time())  # jose counts whole seconds
+        with pytest.raises(Unauthorized):
+            await tokens.verify(token)
+
+    @pytest.mark.parametrize("part", [1, 2])  # the claims, the signature
+    async def test_a_tampered_copy_of_a_remembered_token_is_refused(
+        self, signing_key: SigningKey, raw_claims: Claims, part: int
+    ) -> None:
+        tokens = fixed(signing_key)
+        token = sign(signing_key, raw_claims())
+        assert await tokens.verify(token)
+        parts = token.split(".")
+        middle = len(parts[part]) // 2
+        flipped = "A" if parts[part][middle] != "A" else "B"
+        parts[part] = parts[part][:middle] + flipped + parts[part][middle + 1 :]
+        with pytest.raises(Unauthorized):
+            await tokens.verify(".".join(parts))
+
+    async def test_the_memory_is_bounded(
+        self, signing_key: SigningKey, raw_claims: Claims, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(auth, "MAX_REMEMBERED", 3)
+        tokens = fixed(signing_key)
+        for _ in range(5):
+            assert await tokens.verify(sign(signing_key, raw_claims()))
+        assert len(tokens._remembered) == 3
