@@ -60,6 +60,7 @@ def _place(body: dict[str, Any]) -> None:
     roles = body.get("roles") if "username" in body else None
     if not isinstance(roles, list):
         return
+    roles = [role for role in roles if isinstance(role, str)]  # a body may carry anything
     if "ssc" in roles and not body.get("region"):
         body["region"] = KNOWN["region"]
     if {"county_user", "county_admin"} & set(roles) and not body.get("county"):
