@@ -32,10 +32,13 @@ async def require_gateway(
         raise Forbidden("This endpoint is for the gateway only.")
 
 
+FipsPath = Annotated[str, Path(pattern=r"^\d{5}$", description="FIPS code, e.g. 06067")]
+
+
 async def county_or_404(
     session: SessionDep,
     _: PrincipalDep,  # authentication first: anonymous callers learn nothing, not even a 404
-    fips: Annotated[str, Path(pattern=r"^\d{5}$", description="FIPS code, e.g. 06067")],
+    fips: FipsPath,
 ) -> County:
     county = await session.get(County, fips)
     if county is None:

@@ -30,6 +30,10 @@ class Settings(ServiceSettings):
     hash_workers: int = Field(default=2, ge=1, le=32)
     client_secret_key: str | None = Field(default=None, min_length=32)
 
+    # Reference data (regions, counties, user groups) is served from memory; a change another
+    # replica made is seen after at most this long (this process's own changes at once).
+    reference_cache_seconds: float = Field(default=30, ge=0)
+
     @property
     def client_key(self) -> bytes:
         if self.client_secret_key:

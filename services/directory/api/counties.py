@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from sqlalchemy import select
 
 from services.common.deps import PageDep, PrincipalDep, SessionDep, require_role
@@ -13,7 +13,7 @@ from services.common.names import Role
 from services.common.paging import Page, paginate
 from services.common.schemas import Instant, problem_responses
 from services.directory import audit, counties, designations
-from services.directory.deps import CountyDep
+from services.directory.deps import CountyDep, FipsPath
 from services.directory.models import AuditEvent, Committee, County, Region
 from services.directory.schemas import (
     AuditEventRead,
@@ -106,16 +106,23 @@ async def list_counties(
     responses={304: {"description": "Not modified"}, **problem_responses(401, 404, 422)},
 )
 async def read_county(
-    county: CountyDep,
+    request: Request,
     _: PrincipalDep,
-    response: Response,
+    fips: FipsPath,
     if_none_match: Annotated[str | None, Header()] = None,
-) -> CountyRead | Response:
-    tag = etag(county.version)
+) -> Response:
+    # From memory, already serialised: no session, no ORM, no response model to validate.
+    county = (await request.app.state.reference.current()).county(fips)
+    return revalidated(county.json, county.etag, if_none_match)
+
+
+def revalidated(body: bytes, tag: str, if_none_match: str | None) -> Response:
+    """`body` with its ETag, or 304 without it when the client holds that version. Caches
+    keep it but ask each time (no-cache), and only the caller's own cache (private)."""
+    headers = {"ETag": tag, "Cache-Control": "private, no-cache"}
     if matches(if_none_match, tag):
-        return Response(status_code=304, headers={"ETag": tag})
-    response.headers["ETag"] = tag
-    return CountyRead.model_validate(county)
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
 
 
 @router.patch(
