@@ -12,24 +12,27 @@ The snapshot is loaded when first needed, and again:
 A county's ETag stays its row version, as PATCH's If-Match compares it with the row."""
 
 import asyncio
+import hashlib
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from services.common.errors import NotFound
 from services.common.etag import etag
+from services.common.paging import decode_cursor, encode_cursor
 from services.directory.models import Committee, County, Region
 from services.directory.schemas import CommitteeRead, CountyRead, RegionRead
 
 REFERENCE_MODELS = (Region, County, Committee)
 _WROTE = "cwshub.reference_written"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -41,15 +44,59 @@ class CountyEntry:
 
 @dataclass(frozen=True)
 class Snapshot:
-    regions: tuple[RegionRead, ...]  # by code
+    regions: tuple[RegionRead, ...]  # in code order
     counties: Mapping[str, CountyEntry]  # by FIPS, in FIPS order
     user_groups: Mapping[uuid.UUID, CommitteeRead]  # a region's user group, by region id
+    # The lists' ETag: a digest of the content, so every replica holding the same data gives
+    # the same tag (a client or the gateway may ask any of them).
+    etag: str
 
     def county(self, fips: str) -> CountyEntry:
         entry = self.counties.get(fips)
         if entry is None:
             raise NotFound(f"There is no county with FIPS code {fips}.")
         return entry
+
+    def region(self, region_id: uuid.UUID) -> RegionRead:
+        for region in self.regions:
+            if region.id == region_id:
+                return region
+        raise NotFound(f"There is no region with id {region_id}.")
+
+    def find_counties(self, *, region: str | None, q: str | None) -> list[CountyRead]:
+        """Counties in FIPS order, of a region (id or code) and with `q` in the name (any case,
+        taken literally), as the list's query filters them."""
+        found = [entry.read for entry in self.counties.values()]
+        if region:
+            try:
+                wanted = uuid.UUID(region)
+            except ValueError:
+                found = [c for c in found if c.region.code == region]
+            else:
+                found = [c for c in found if c.region.id == wanted]
+        if q:
+            part = q.lower()
+            found = [c for c in found if part in c.name.lower()]
+        return found
+
+
+def page(
+    items: Sequence[T],
+    *,
+    key: Callable[[T], str],
+    column: InstrumentedAttribute[str],
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[T], str | None]:
+    """The page paging.paginate would give of the rows `items` (in `column` order, its value
+    `key`), with the same cursors."""
+    if cursor:
+        (after,) = decode_cursor(cursor, [column])
+        items = [item for item in items if key(item) > after]
+    if len(items) <= limit:
+        return list(items), None
+    chosen = list(items[:limit])
+    return chosen, encode_cursor([key(chosen[-1])])
 
 
 async def load(session: AsyncSession) -> Snapshot:
@@ -59,12 +106,19 @@ async def load(session: AsyncSession) -> Snapshot:
         read = CountyRead.model_validate({**row._mapping, "region": regions[row.region_id]})
         counties[row.fips] = CountyEntry(read, read.model_dump_json().encode(), etag(row.version))
     committees = await session.scalars(select(Committee).where(Committee.region_id.is_not(None)))
+    ordered = tuple(sorted(regions.values(), key=lambda r: r.code))
+    digest = hashlib.blake2b(digest_size=12)
+    for region in ordered:
+        digest.update(region.model_dump_json().encode())
+    for entry in counties.values():
+        digest.update(entry.json)
     return Snapshot(
-        regions=tuple(sorted(regions.values(), key=lambda r: r.code)),
+        regions=ordered,
         counties=counties,
         user_groups={
             c.region_id: CommitteeRead.model_validate(c) for c in committees if c.region_id
         },
+        etag=f'"{digest.hexdigest()}"',
     )
 
 

@@ -10,14 +10,16 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.directory.models import County
-from services.directory.schemas import CountyRead
+from services.common.paging import DEFAULT_LIMIT, Page, paginate
+from services.directory.models import County, Region
+from services.directory.schemas import CountyRead, RegionRead
 from tests.conftest import (
     Databases,
     Mint,
@@ -82,6 +84,87 @@ class TestWhatIsRead:
         assert {r.status_code for r in replies} == {200}
         assert len({r.content for r in replies}) == 1
         assert len({r.headers["etag"] for r in replies}) == 1
+
+
+LISTS = [
+    ("/api/v1/counties", {}),
+    ("/api/v1/counties", {"limit": 25}),
+    ("/api/v1/counties", {"region": "southern"}),
+    ("/api/v1/counties", {"region": "bay_area", "limit": 3}),
+    ("/api/v1/counties", {"region": str(uuid.UUID(int=0))}),
+    ("/api/v1/counties", {"region": "atlantis"}),
+    ("/api/v1/counties", {"q": "SAN "}),
+    ("/api/v1/counties", {"q": "%"}),
+    ("/api/v1/counties", {"q": "o", "limit": 4}),
+    ("/api/v1/regions", {}),
+    ("/api/v1/regions", {"limit": 4}),
+]
+
+
+async def database_page(
+    session: AsyncSession, path: str, params: dict[str, Any], cursor: str | None
+) -> dict[str, Any]:
+    """The page as the list read it from the database before it was read from memory."""
+    limit = int(params.get("limit", DEFAULT_LIMIT))
+    if path.endswith("/regions"):
+        rows, after = await paginate(
+            session, select(Region), order_by=[Region.code], limit=limit, cursor=cursor
+        )
+        return Page[RegionRead].of(rows, after).model_dump(mode="json")
+    stmt = select(County)
+    if region := params.get("region"):
+        try:
+            stmt = stmt.where(County.region_id == uuid.UUID(region))
+        except ValueError:
+            stmt = stmt.join(Region).where(Region.code == region)
+    if q := params.get("q"):
+        stmt = stmt.where(County.name.icontains(q, autoescape=True))
+    rows, after = await paginate(session, stmt, order_by=[County.fips], limit=limit, cursor=cursor)
+    return Page[CountyRead].of(rows, after).model_dump(mode="json")
+
+
+class TestLists:
+    @pytest.mark.parametrize(("path", "params"), LISTS)
+    async def test_every_page_is_the_databases(
+        self,
+        client: httpx.AsyncClient,
+        session: AsyncSession,
+        mint: Mint,
+        path: str,
+        params: dict[str, Any],
+    ) -> None:
+        """Items, order and cursors as the database gave them, page after page."""
+        token, cursor, pages = mint(), None, 0
+        while True:
+            sent = {**params, **({"cursor": cursor} if cursor else {})}
+            reply = await client.get(path, params=sent, headers=auth(token))
+            assert reply.status_code == 200, reply.text
+            assert reply.json() == await database_page(session, path, params, cursor)
+            pages += 1
+            cursor = reply.json()["next_cursor"]
+            if cursor is None:
+                break
+        assert pages >= 1
+
+    async def test_lists_revalidate_and_change_with_a_county(
+        self, client: httpx.AsyncClient, office: str
+    ) -> None:
+        first = await client.get("/api/v1/counties", headers=auth(office))
+        tag = first.headers["etag"]
+        assert first.headers["cache-control"] == "private, no-cache"
+        for path in ("/api/v1/counties", "/api/v1/regions"):
+            again = await client.get(path, headers={**auth(office), "If-None-Match": tag})
+            assert again.status_code == 304 and again.content == b""
+        county = await read(client, office, TULARE)
+        await change(client, office, TULARE, county.headers["etag"], notes=uuid.uuid4().hex)
+        after = await client.get(
+            "/api/v1/counties",
+            params={"limit": 100},
+            headers={**auth(office), "If-None-Match": tag},
+        )
+        assert after.status_code == 200 and after.headers["etag"] != tag
+        notes = {c["fips"]: c["notes"] for c in after.json()["items"]}
+        assert notes[TULARE] == (await read(client, office, TULARE)).json()["notes"]
 
 
 class TestAuthorization:

@@ -4,20 +4,17 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from sqlalchemy import select
 
 from services.common.deps import PageDep, PrincipalDep, SessionDep, require_role
-from services.common.errors import NotFound
 from services.common.etag import etag, matches
 from services.common.names import Role
 from services.common.paging import Page, paginate
 from services.common.schemas import Instant, problem_responses
-from services.directory import audit, counties, designations
+from services.directory import audit, counties, designations, reference
 from services.directory.deps import CountyDep, FipsPath
-from services.directory.models import AuditEvent, Committee, County, Region
+from services.directory.models import AuditEvent, County, Region
 from services.directory.schemas import (
     AuditEventRead,
-    CommitteeRead,
     ContactSummary,
     CountyRead,
     CountyUpdate,
@@ -34,13 +31,20 @@ READ_ERRORS = problem_responses(401, 422)
     "/regions",
     summary="List the six regions",
     tags=["regions"],
+    response_model=Page[RegionRead],
     responses=READ_ERRORS,
 )
-async def list_regions(session: SessionDep, _: PrincipalDep, page: PageDep) -> Page[RegionRead]:
-    rows, next_cursor = await paginate(
-        session, select(Region), order_by=[Region.code], limit=page.limit, cursor=page.cursor
+async def list_regions(request: Request, _: PrincipalDep, page: PageDep) -> Response:
+    snapshot = await reference_data(request)
+    rows, next_cursor = reference.page(
+        snapshot.regions,
+        key=lambda r: r.code,
+        column=Region.code,
+        limit=page.limit,
+        cursor=page.cursor,
     )
-    return Page[RegionRead].of(rows, next_cursor)
+    listed = Page[RegionRead](items=rows, next_cursor=next_cursor)
+    return revalidated(listed.model_dump_json().encode(), snapshot.etag, request)
 
 
 @router.get(
@@ -50,21 +54,19 @@ async def list_regions(session: SessionDep, _: PrincipalDep, page: PageDep) -> P
     responses=problem_responses(401, 404, 422),
 )
 async def read_region(
-    session: SessionDep, principal: PrincipalDep, region_id: uuid.UUID
+    request: Request, session: SessionDep, principal: PrincipalDep, region_id: uuid.UUID
 ) -> RegionDetail:
-    region = await session.get(Region, region_id)
-    if region is None:
-        raise NotFound(f"There is no region with id {region_id}.")
+    snapshot = await reference_data(request)
+    region = snapshot.region(region_id)
     sscs, chair = await designations.region_people(
         session, principal=principal, region_id=region.id
     )
-    user_group = await session.scalar(select(Committee).where(Committee.region_id == region.id))
     return RegionDetail.model_validate(
         {
-            **RegionRead.model_validate(region).model_dump(),
+            **region.model_dump(),
             "sscs": [ContactSummary.model_validate(c) for c in sscs],
             "regional_chair": ContactSummary.model_validate(chair) if chair else None,
-            "user_group": CommitteeRead.model_validate(user_group) if user_group else None,
+            "user_group": snapshot.user_groups.get(region.id),
         }
     )
 
@@ -74,27 +76,26 @@ async def read_region(
     summary="List counties",
     description="Filter by `region` (id or code such as `bay_area`) and `q` (part of the name).",
     tags=["counties"],
+    response_model=Page[CountyRead],
     responses=READ_ERRORS,
 )
 async def list_counties(
-    session: SessionDep,
+    request: Request,
     _: PrincipalDep,
     page: PageDep,
     region: Annotated[str | None, Query(description="Region id or code, e.g. bay_area")] = None,
     q: Annotated[str | None, Query(max_length=64, description="Part of the name")] = None,
-) -> Page[CountyRead]:
-    stmt = select(County)
-    if region:
-        try:
-            stmt = stmt.where(County.region_id == uuid.UUID(region))
-        except ValueError:
-            stmt = stmt.join(Region).where(Region.code == region)
-    if q:
-        stmt = stmt.where(County.name.icontains(q, autoescape=True))
-    rows, next_cursor = await paginate(
-        session, stmt, order_by=[County.fips], limit=page.limit, cursor=page.cursor
+) -> Response:
+    snapshot = await reference_data(request)
+    rows, next_cursor = reference.page(
+        snapshot.find_counties(region=region, q=q),
+        key=lambda c: c.fips,
+        column=County.fips,
+        limit=page.limit,
+        cursor=page.cursor,
     )
-    return Page[CountyRead].of(rows, next_cursor)
+    listed = Page[CountyRead](items=rows, next_cursor=next_cursor)
+    return revalidated(listed.model_dump_json().encode(), snapshot.etag, request)
 
 
 @router.get(
@@ -112,15 +113,24 @@ async def read_county(
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     # From memory, already serialised: no session, no ORM, no response model to validate.
-    county = (await request.app.state.reference.current()).county(fips)
-    return revalidated(county.json, county.etag, if_none_match)
+    county = (await reference_data(request)).county(fips)
+    return revalidated(county.json, county.etag, request, if_none_match)
 
 
-def revalidated(body: bytes, tag: str, if_none_match: str | None) -> Response:
-    """`body` with its ETag, or 304 without it when the client holds that version. Caches
-    keep it but ask each time (no-cache), and only the caller's own cache (private)."""
+async def reference_data(request: Request) -> reference.Snapshot:
+    snapshot: reference.Snapshot = await request.app.state.reference.current()
+    return snapshot
+
+
+def revalidated(
+    body: bytes, tag: str, request: Request, if_none_match: str | None = None
+) -> Response:
+    """`body` (JSON) with its ETag, or 304 without it when the client holds that version.
+    Caches keep it but ask each time (no-cache), and only the caller's own (private). The
+    lists take If-None-Match from the request: their parameters, as the clients generated
+    from the OpenAPI know them, stay as they were."""
     headers = {"ETag": tag, "Cache-Control": "private, no-cache"}
-    if matches(if_none_match, tag):
+    if matches(if_none_match or request.headers.get("if-none-match"), tag):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type="application/json", headers=headers)
 
