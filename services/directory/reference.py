@@ -15,9 +15,10 @@ import asyncio
 import hashlib
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
+from operator import attrgetter
 from typing import Any, TypeVar
 
 from sqlalchemy import event, select
@@ -81,15 +82,11 @@ class Snapshot:
 
 
 def page(
-    items: Sequence[T],
-    *,
-    key: Callable[[T], str],
-    column: InstrumentedAttribute[str],
-    limit: int,
-    cursor: str | None,
+    items: Sequence[T], *, column: InstrumentedAttribute[str], limit: int, cursor: str | None
 ) -> tuple[list[T], str | None]:
-    """The page paging.paginate would give of the rows `items` (in `column` order, its value
-    `key`), with the same cursors."""
+    """The page paging.paginate would give of the rows `items` (in `column` order), with the
+    same cursors."""
+    key = attrgetter(column.key)
     if cursor:
         (after,) = decode_cursor(cursor, [column])
         items = [item for item in items if key(item) > after]

@@ -1,11 +1,14 @@
 """Regions, counties and the audit log."""
 
 import uuid
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from pydantic import BaseModel
+from sqlalchemy.orm import InstrumentedAttribute
 
-from services.common.deps import PageDep, PrincipalDep, SessionDep, require_role
+from services.common.deps import PageDep, PageParams, PrincipalDep, SessionDep, require_role
 from services.common.etag import etag, matches
 from services.common.names import Role
 from services.common.paging import Page, paginate
@@ -36,15 +39,7 @@ READ_ERRORS = problem_responses(401, 422)
 )
 async def list_regions(request: Request, _: PrincipalDep, page: PageDep) -> Response:
     snapshot = await reference_data(request)
-    rows, next_cursor = reference.page(
-        snapshot.regions,
-        key=lambda r: r.code,
-        column=Region.code,
-        limit=page.limit,
-        cursor=page.cursor,
-    )
-    listed = Page[RegionRead](items=rows, next_cursor=next_cursor)
-    return revalidated(listed.model_dump_json().encode(), snapshot.etag, request)
+    return listed(request, snapshot, snapshot.regions, Region.code, page)
 
 
 @router.get(
@@ -87,15 +82,8 @@ async def list_counties(
     q: Annotated[str | None, Query(max_length=64, description="Part of the name")] = None,
 ) -> Response:
     snapshot = await reference_data(request)
-    rows, next_cursor = reference.page(
-        snapshot.find_counties(region=region, q=q),
-        key=lambda c: c.fips,
-        column=County.fips,
-        limit=page.limit,
-        cursor=page.cursor,
-    )
-    listed = Page[CountyRead](items=rows, next_cursor=next_cursor)
-    return revalidated(listed.model_dump_json().encode(), snapshot.etag, request)
+    counties_found = snapshot.find_counties(region=region, q=q)
+    return listed(request, snapshot, counties_found, County.fips, page)
 
 
 @router.get(
@@ -120,6 +108,19 @@ async def read_county(
 async def reference_data(request: Request) -> reference.Snapshot:
     snapshot: reference.Snapshot = await request.app.state.reference.current()
     return snapshot
+
+
+def listed(
+    request: Request,
+    snapshot: reference.Snapshot,
+    rows: Sequence[BaseModel],
+    column: InstrumentedAttribute[str],
+    page: PageParams,
+) -> Response:
+    """A page of reference data, in `column` order, with the snapshot's ETag."""
+    items, next_cursor = reference.page(rows, column=column, limit=page.limit, cursor=page.cursor)
+    body = Page[Any](items=items, next_cursor=next_cursor).model_dump_json().encode()
+    return revalidated(body, snapshot.etag, request)
 
 
 def revalidated(
