@@ -38,6 +38,7 @@ SHOWN = (
     COLUMNS.created_at,
     COLUMNS.updated_at,
 )
+NAMES = tuple(column.key for column in SHOWN)
 SORTS = {
     "created": (COLUMNS.created_at, False),
     "-created": (COLUMNS.created_at, True),
@@ -88,7 +89,7 @@ class Filters:
 def shown(principal: Principal, row: AnyRow) -> dict[str, Any]:
     """A request's row as the caller may see it (RequestRead's input): whom the office assigned
     is its own business (access.votes_only)."""
-    item = row._asdict()
+    item = dict(zip(NAMES, row, strict=True))
     if access.votes_only(principal, item["region_id"]):
         item["assignee_sub"] = None
     return item
