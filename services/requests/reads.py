@@ -12,7 +12,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select
+import orjson
+from sqlalchemy import ColumnElement, Text, cast, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
@@ -29,7 +30,8 @@ SHOWN = (
     COLUMNS.region_id,
     COLUMNS.title,
     COLUMNS.description,
-    COLUMNS.details,
+    # As its text, parsed by orjson: the drivers' json.loads was a twentieth of a list's time.
+    cast(COLUMNS.details, Text).label("details"),
     COLUMNS.state,
     COLUMNS.submitter_sub,
     COLUMNS.submitter_name,
@@ -90,6 +92,7 @@ def shown(principal: Principal, row: AnyRow) -> dict[str, Any]:
     """A request's row as the caller may see it (RequestRead's input): whom the office assigned
     is its own business (access.votes_only)."""
     item = dict(zip(NAMES, row, strict=True))
+    item["details"] = orjson.loads(item["details"])
     if access.votes_only(principal, item["region_id"]):
         item["assignee_sub"] = None
     return item
