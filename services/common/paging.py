@@ -9,7 +9,7 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, tuple_
+from sqlalchemy import ColumnElement, Row, Select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -19,6 +19,9 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 
 T = TypeVar("T")
+# What a list is ordered by: mapped attributes (ORM selects) or table columns (Core selects).
+OrderColumn = InstrumentedAttribute[Any] | ColumnElement[Any]
+AnyRow = Row[*tuple[Any, ...]]
 
 
 class Page(BaseModel, Generic[T]):
@@ -48,7 +51,7 @@ def encode_cursor(values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, columns: Sequence[InstrumentedAttribute[Any]]) -> list[Any]:
+def decode_cursor(cursor: str, columns: Sequence[OrderColumn]) -> list[Any]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         values = orjson.loads(raw)
@@ -59,7 +62,7 @@ def decode_cursor(cursor: str, columns: Sequence[InstrumentedAttribute[Any]]) ->
     return [_coerce(v, c) for v, c in zip(values, columns, strict=True)]
 
 
-def _coerce(value: Any, column: InstrumentedAttribute[Any]) -> Any:
+def _coerce(value: Any, column: OrderColumn) -> Any:
     """A cursor's value as the column holds it. Cursors can be forged: a time must carry an
     offset and exist in UTC, an integer must fit the database's, or the query would fail."""
     python_type = column.type.python_type
@@ -79,24 +82,56 @@ def _coerce(value: Any, column: InstrumentedAttribute[Any]) -> Any:
     raise _invalid_cursor()
 
 
-async def paginate(
-    session: AsyncSession,
+def _keyset(
     stmt: Select[Any],
-    *,
-    order_by: Sequence[InstrumentedAttribute[Any]],
+    order_by: Sequence[OrderColumn],
     limit: int,
     cursor: str | None,
-    descending: bool = False,
-) -> tuple[list[Any], str | None]:
-    """Rows after the cursor in `order_by` order, and the next cursor.
-    The last `order_by` column must be unique, so no row is skipped or repeated."""
+    descending: bool,
+) -> Select[Any]:
+    """`stmt` after the cursor, in `order_by` order, one row past the page (is there more?)."""
     if cursor:
         after = decode_cursor(cursor, order_by)
         keys, bound = tuple_(*order_by), tuple_(*after)
         stmt = stmt.where(keys < bound if descending else keys > bound)
     ordering = [c.desc() if descending else c.asc() for c in order_by]
-    rows = list((await session.scalars(stmt.order_by(*ordering).limit(limit + 1))).all())
+    return stmt.order_by(*ordering).limit(limit + 1)
+
+
+def _page(
+    rows: list[Any], order_by: Sequence[OrderColumn], limit: int
+) -> tuple[list[Any], str | None]:
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]
-    return rows, encode_cursor([getattr(rows[-1], c.key) for c in order_by])
+    return rows, encode_cursor([getattr(rows[-1], str(c.key)) for c in order_by])
+
+
+async def paginate(
+    session: AsyncSession,
+    stmt: Select[Any],
+    *,
+    order_by: Sequence[OrderColumn],
+    limit: int,
+    cursor: str | None,
+    descending: bool = False,
+) -> tuple[list[Any], str | None]:
+    """ORM objects after the cursor in `order_by` order, and the next cursor.
+    The last `order_by` column must be unique, so no row is skipped or repeated."""
+    chosen = _keyset(stmt, order_by, limit, cursor, descending)
+    return _page(list((await session.scalars(chosen)).all()), order_by, limit)
+
+
+async def paginate_rows(
+    session: AsyncSession,
+    stmt: Select[Any],
+    *,
+    order_by: Sequence[OrderColumn],
+    limit: int,
+    cursor: str | None,
+    descending: bool = False,
+) -> tuple[list[AnyRow], str | None]:
+    """As `paginate`, for a Core select of columns: rows, not ORM objects (a hot list pays no
+    unit of work or identity map). `stmt` must select the `order_by` columns."""
+    chosen = _keyset(stmt, order_by, limit, cursor, descending)
+    return _page(list((await session.execute(chosen)).all()), order_by, limit)

@@ -14,8 +14,9 @@ it: a leaked service secret must not become the whole state's case notes, or a v
 county's requests."""
 
 import uuid
+from typing import cast
 
-from sqlalchemy import Select, and_, false, or_, select
+from sqlalchemy import ColumnElement, Select, Table, and_, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
@@ -26,31 +27,38 @@ from services.requests.models import Request, RequestComment, RequestHistory
 
 # Steps a voting region sees: how the SCR came to the vote and the votes, not the office's work.
 VOTER_HIDDEN_STEPS = frozenset({"edited"})
+REQUEST = cast(Table, Request.__table__)
 
 
-def scoped_to(principal: Principal, *, working: bool = False) -> Select[Request]:
-    """The requests the caller sees; `working`: only those it works (when it asks about what is
-    internal, such as who is assigned)."""
-    stmt = select(Request)
+def visible(principal: Principal, *, working: bool = False) -> list[ColumnElement[bool]]:
+    """The conditions on the request table that select the requests the caller sees;
+    `working`: only those it works (when it asks about what is internal, such as who is
+    assigned). On the table's columns, so ORM selects (scoped_to) and the Core reads
+    (services.requests.reads) apply the same rule."""
     if Role.OFFICE_ADMIN in principal.roles:
-        return stmt
+        return []
     if Role.SERVICE in principal.roles:
-        return stmt.where(Request.type != "ddr")
+        return [REQUEST.c.type != "ddr"]
     if Role.SSC in principal.roles and principal.region:
-        own = Request.region_id == _uuid(principal.region)
+        own = REQUEST.c.region_id == _uuid(principal.region)
         if working:
-            return stmt.where(own)
-        return stmt.where(or_(own, and_(Request.type == "scr", Request.state == "regional_vote")))
+            return [own]
+        return [or_(own, and_(REQUEST.c.type == "scr", REQUEST.c.state == "regional_vote"))]
     if Role.HELPDESK in principal.roles:
-        return stmt.where(Request.submitter_sub == principal.sub)
+        return [REQUEST.c.submitter_sub == principal.sub]
     if principal.county:
-        stmt = stmt.where(Request.county_fips == principal.county)
+        seen = [REQUEST.c.county_fips == principal.county]
         if (
             Perm.DDR not in principal.perms
         ):  # what to delete, and from which case, is for the DDR tool
-            stmt = stmt.where(Request.type != "ddr")
-        return stmt
-    return stmt.where(false())
+            seen.append(REQUEST.c.type != "ddr")
+        return seen
+    return [false()]
+
+
+def scoped_to(principal: Principal, *, working: bool = False) -> Select[Request]:
+    """The requests the caller sees, as ORM objects (see `visible`)."""
+    return select(Request).where(*visible(principal, working=working))
 
 
 def works_it(principal: Principal, request: Request) -> bool:
@@ -64,9 +72,10 @@ def check_may_write(principal: Principal) -> None:
         raise Forbidden("Our services read requests; they do not write on them.")
 
 
-def votes_only(principal: Principal, request: Request) -> bool:
-    """An SSC of another region, seeing an SCR only because its region votes on it."""
-    return Role.SSC in principal.roles and not works_it(principal, request)
+def votes_only(principal: Principal, region_id: uuid.UUID) -> bool:
+    """An SSC of another region (`region_id`, the request's), seeing an SCR only because its
+    region votes on it."""
+    return Role.SSC in principal.roles and not lifecycle.works_region(principal, region_id)
 
 
 def comments_seen(principal: Principal, request: Request) -> Select[RequestComment]:
@@ -79,7 +88,7 @@ def comments_seen(principal: Principal, request: Request) -> Select[RequestComme
 
 def history_seen(principal: Principal, request: Request) -> Select[RequestHistory]:
     stmt = select(RequestHistory).where(RequestHistory.request_id == request.id)
-    if votes_only(principal, request):
+    if votes_only(principal, request.region_id):
         stmt = stmt.where(RequestHistory.action.not_in(VOTER_HIDDEN_STEPS))
     return stmt
 
@@ -101,5 +110,10 @@ async def get_request(
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
     request = await session.scalar(stmt)
     if request is None:
-        raise NotFound(f"There is no request {request_id}.")
+        raise missing(request_id)
     return request
+
+
+def missing(request_id: uuid.UUID) -> NotFound:
+    """What a request the caller may not see answers: as if it did not exist."""
+    return NotFound(f"There is no request {request_id}.")

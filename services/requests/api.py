@@ -3,15 +3,14 @@
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, Request, Response
-from sqlalchemy import or_
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from services.common.auth import Principal
 from services.common.deps import PageDep, PrincipalDep, SessionDep
 from services.common.etag import etag, matches
 from services.common.paging import Page, paginate
 from services.common.schemas import Instant, problem_responses
-from services.requests import access, comments, edits, filing, lifecycle, votes
+from services.requests import access, comments, edits, filing, lifecycle, reads, votes
 from services.requests.access import get_request
 from services.requests.deps import DirectoryDep, NowDep, RequestDep, TokenDep
 from services.requests.models import Request as FiledRequest
@@ -34,17 +33,11 @@ from services.requests.schemas import (
 
 router = APIRouter(prefix="/api/v1/requests", tags=["requests"])
 IF_MATCH = Annotated[str | None, Header(description="The ETag you last read")]
-SORTS = {
-    "created": (FiledRequest.created_at, False),
-    "-created": (FiledRequest.created_at, True),
-    "updated": (FiledRequest.updated_at, False),
-    "-updated": (FiledRequest.updated_at, True),
-}
 
 
 def _view(principal: Principal, request: FiledRequest) -> RequestRead:
     read = RequestRead.model_validate(request)
-    if access.votes_only(principal, request):  # whom the office assigned is its own business
+    if access.votes_only(principal, request.region_id):  # whom the office assigned is its own
         return read.model_copy(update={"assignee": None})
     return read
 
@@ -116,37 +109,20 @@ async def list_requests(
     q: Annotated[str | None, Query(max_length=64)] = None,
     sort: Literal["created", "-created", "updated", "-updated"] = "-created",
 ) -> Page[RequestRead]:
-    stmt = access.scoped_to(principal, working=assignee is not None)
-    for filtered, value in (
-        (FiledRequest.type, type),
-        (FiledRequest.state, state),
-        (FiledRequest.county_fips, county),
-        (FiledRequest.submitter_sub, submitter),
-        (FiledRequest.assignee_sub, assignee),
-    ):
-        if value is not None:
-            stmt = stmt.where(filtered == value)
-    if created_from:
-        stmt = stmt.where(FiledRequest.created_at >= created_from)
-    if created_to:
-        stmt = stmt.where(FiledRequest.created_at < created_to)
-    if q:
-        stmt = stmt.where(
-            or_(
-                FiledRequest.number.icontains(q, autoescape=True),
-                FiledRequest.title.icontains(q, autoescape=True),
-            )
-        )
-    column, descending = SORTS[sort]
-    rows, next_cursor = await paginate(
-        session,
-        stmt,
-        order_by=[column, FiledRequest.id],
-        limit=page.limit,
-        cursor=page.cursor,
-        descending=descending,
+    filters = reads.Filters(
+        type=type,
+        state=state,
+        county=county,
+        submitter=submitter,
+        assignee=assignee,
+        created_from=created_from,
+        created_to=created_to,
+        q=q,
     )
-    return Page[RequestRead](items=[_view(principal, r) for r in rows], next_cursor=next_cursor)
+    items, next_cursor = await reads.list_requests(
+        session, principal, filters, sort=sort, limit=page.limit, cursor=page.cursor
+    )
+    return Page[RequestRead].model_validate({"items": items, "next_cursor": next_cursor})
 
 
 @router.get(
@@ -157,14 +133,18 @@ async def list_requests(
     responses={304: {"description": "Not modified"}, **problem_responses(401, 404, 422)},
 )
 async def read_request(
+    session: SessionDep,
     principal: PrincipalDep,
-    filed: RequestDep,
+    request_id: Annotated[uuid.UUID, Path(description="The request's id")],
     response: Response,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> RequestRead | Response:
-    if matches(if_none_match, etag(filed.version)):
-        return Response(status_code=304, headers={"ETag": etag(filed.version)})
-    return _read(principal, filed, response)
+    item = await reads.read_request(session, principal, request_id)
+    tag = etag(item["version"])
+    if matches(if_none_match, tag):
+        return Response(status_code=304, headers={"ETag": tag})
+    response.headers["ETag"] = tag
+    return RequestRead.model_validate(item)
 
 
 @router.patch(

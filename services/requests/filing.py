@@ -5,7 +5,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -95,18 +95,26 @@ async def check_ticket_free(session: AsyncSession, ticket: str) -> None:
         )
 
 
+def _numbering(dialect: Any) -> Any:
+    """Take the next number of a type and year (a row per type and year, created at 1)."""
+    first = dialect.insert(RequestNumber).values(
+        type=bindparam("type"), year=bindparam("year"), last=1
+    )
+    return first.on_conflict_do_update(
+        index_elements=["type", "year"], set_={"last": RequestNumber.last + 1}
+    ).returning(RequestNumber.last)
+
+
+# Built once: the statement is the same for every filing, only its parameters change.
+NUMBERING = {"postgresql": _numbering(postgresql), "sqlite": _numbering(sqlite)}
+
+
 async def next_number(session: AsyncSession, *, type: str, year: int) -> str:
     """The next number of its type and year (the office's year, in Pacific time), taken
     inside the filing's transaction: the row lock orders concurrent filings, and a
     rolled-back filing gives its number back."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    first = insert(RequestNumber).values(type=type, year=year, last=1)
-    last = await session.scalar(
-        first.on_conflict_do_update(
-            index_elements=["type", "year"], set_={"last": RequestNumber.last + 1}
-        ).returning(RequestNumber.last)
-    )
+    numbering = NUMBERING[session.get_bind().dialect.name]
+    last = await session.scalar(numbering, {"type": type, "year": year})
     return f"{type.upper()}-{year}-{last:06d}"
 
 

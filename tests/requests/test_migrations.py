@@ -60,3 +60,30 @@ def test_the_models_match_the_migrations(databases: Databases) -> None:
     )
     drift = [d for d in in_thread(asyncio.run, _drift(url)) if not any(t in str(d) for t in kit)]
     assert drift == []
+
+
+async def _indexes(url: str) -> set[str]:
+    engine = create_engine(url, pool_size=1)
+    try:
+        async with engine.connect() as connection:
+            found = await connection.run_sync(lambda c: inspect(c).get_indexes("request"))
+            return {index["name"] for index in found if index["name"]}
+    finally:
+        await engine.dispose()
+
+
+def test_the_list_indexes_go_down_and_up_again(databases: Databases) -> None:
+    url = databases.new("requests_list_indexes")
+    in_thread(migrations.upgrade, "requests", url)
+    ordered = {"ix_request_county_state_created", "ix_request_region_created"}
+    assert ordered <= in_thread(asyncio.run, _indexes(url))
+
+    in_thread(migrations.downgrade, "requests", url, "0005_county_seen")
+    before = in_thread(asyncio.run, _indexes(url))
+    assert not ordered & before
+    assert {"ix_request_region_id", "ix_request_type_state"} <= before
+
+    in_thread(migrations.upgrade, "requests", url)
+    after = in_thread(asyncio.run, _indexes(url))
+    assert ordered <= after
+    assert not {"ix_request_region_id", "ix_request_type_state"} & after
