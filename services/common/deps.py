@@ -148,10 +148,14 @@ async def get_optional_principal(request: Request, credentials: Credentials) -> 
 OptionalPrincipalDep = Annotated[Principal | None, Depends(get_optional_principal)]
 
 
-def require_role(*roles: str) -> Callable[[Principal], Principal]:
+# The dependencies below only look at what the request already holds: `async def`, since
+# FastAPI sends a plain `def` dependency to its thread pool and back on every call.
+
+
+def require_role(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
     """Only callers holding one of `roles`."""
 
-    def check(principal: PrincipalDep) -> Principal:
+    async def check(principal: PrincipalDep) -> Principal:
         if not principal.roles & set(roles):
             raise Forbidden(f"This needs one of the roles: {', '.join(roles)}.")
         return principal
@@ -159,10 +163,10 @@ def require_role(*roles: str) -> Callable[[Principal], Principal]:
     return check
 
 
-def require_perm(perm: str) -> Callable[[Principal], Principal]:
+def require_perm(perm: str) -> Callable[[Principal], Awaitable[Principal]]:
     """Only callers granted the tool permission `perm` (office admins hold every one)."""
 
-    def check(principal: PrincipalDep) -> Principal:
+    async def check(principal: PrincipalDep) -> Principal:
         if perm not in principal.perms:
             raise Forbidden(f"This needs the {perm!r} tool permission.")
         return principal
@@ -170,7 +174,7 @@ def require_perm(perm: str) -> Callable[[Principal], Principal]:
     return check
 
 
-def people_only(principal: PrincipalDep) -> Principal:
+async def people_only(principal: PrincipalDep) -> Principal:
     """An operator's decision (re-queue a dead delivery, re-run a failed event) is a person's:
     no system token, whatever roles it carries."""
     if principal.kind != Kind.USER:
@@ -188,7 +192,7 @@ class PageParams:
     cursor: str | None
 
 
-def page_params(
+async def page_params(
     limit: Annotated[
         int, Query(ge=1, le=MAX_LIMIT, description=f"Items per page, at most {MAX_LIMIT}.")
     ] = DEFAULT_LIMIT,
@@ -208,7 +212,7 @@ def shown_once(*secret_fields: str) -> Any:
     an Idempotency-Key replay shows the reply without `secret_fields` (without any field, when
     none are named). Use as `dependencies=[shown_once("client_secret")]`."""
 
-    def mark(request: Request, response: Response) -> None:
+    async def mark(request: Request, response: Response) -> None:
         response.headers["Cache-Control"] = "no-store"
         request.scope[idempotency.SECRET_FIELDS] = secret_fields
 
