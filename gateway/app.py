@@ -4,10 +4,10 @@ from typing import Any
 
 import aiohttp
 from fastapi import FastAPI
-from starlette.middleware.cors import CORSMiddleware
 
 from gateway import proxy
 from gateway.api import router
+from gateway.cors import Cors
 from gateway.keys import load_signing_key
 from gateway.ratelimit import failure_counter
 from gateway.settings import Settings
@@ -88,32 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 proxy.Proxy,
                 {"routes": settings.routes},
             ),
-            (
-                CORSMiddleware,
-                {
-                    "allow_origins": settings.cors_origins,
-                    "allow_methods": ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-                    "allow_headers": [
-                        "Authorization",
-                        "Content-Type",
-                        "If-Match",
-                        "If-None-Match",
-                        "Idempotency-Key",
-                        "X-Request-ID",
-                    ],
-                    # What a browser client must read: versions, where a thing was made, when
-                    # to retry, whether a POST was a replay and which secrets it withheld.
-                    "expose_headers": [
-                        "ETag",
-                        "Location",
-                        "Retry-After",
-                        "X-Request-ID",
-                        "Idempotent-Replayed",
-                        "Secrets-Withheld",
-                    ],
-                    "max_age": 600,
-                },
-            ),
+            (Cors, {"allow_origins": settings.cors_origins}),
         ],
     )
     app.state.signing_key = key
