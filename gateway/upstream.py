@@ -106,6 +106,10 @@ class Connection(asyncio.Protocol):
 
     # httptools callbacks
 
+    def on_message_begin(self) -> None:
+        if self.complete:  # a second reply in the same bytes: stop the parser here
+            raise UpstreamError("the service sent more than its reply")
+
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
         if name == b"content-length":
@@ -149,13 +153,13 @@ class Connection(asyncio.Protocol):
             self._wakeup.set_result(None)
 
     async def _wait(self) -> None:
+        """Wait for the reply to move on (the caller looks at what came); raise if it cannot."""
         self._raise()
         self._wakeup = asyncio.get_running_loop().create_future()
         try:
             await self._wakeup
         finally:
             self._wakeup = None
-        self._raise()
 
     def _raise(self) -> None:
         if self.body_error is not None:  # before the connection's end, which it caused

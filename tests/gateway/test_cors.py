@@ -105,7 +105,7 @@ async def test_answers_as_starlette(
     origins: list[str], reply: Headers, request_: tuple[str, dict[str, str]]
 ) -> None:
     method, headers = request_
-    options = {
+    options: dict[str, Any] = {
         "allow_origins": origins,
         "allow_methods": cors.METHODS,
         "allow_headers": cors.HEADERS,
