@@ -46,10 +46,12 @@ class Connection(asyncio.Protocol):
         self._writable = asyncio.Event()
         self._writable.set()
         self._wakeup: asyncio.Future[None] | None = None
+        # One parser for the connection's life: after a reply it expects the next. (A reply
+        # to HEAD, which it cannot tell has no body, ends the connection: see `reusable`.)
+        self.parser = httptools.HttpResponseParser(self)
         self._new_reply(head=False)
 
     def _new_reply(self, *, head: bool) -> None:
-        self.parser = httptools.HttpResponseParser(self)
         self.head_only = head
         self.status = 0
         self.headers: list[tuple[bytes, bytes]] = []
