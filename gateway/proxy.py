@@ -141,7 +141,7 @@ async def _relay(reply: Any, send: Any) -> None:
     start = {"type": "http.response.start", "status": reply.status, "headers": headers}
     if reply.complete or (reply.length is not None and reply.length <= WHOLE_BODY_BYTES):
         data = await reply.whole_body()
-        if reply.length is None and reply.status not in (204, 304):
+        if reply.length is None and reply.status not in (204, 304) and not reply.head_only:
             headers.append((b"content-length", b"%d" % len(data)))  # not re-chunked
         await send(start)
         await send({"type": "http.response.body", "body": data})

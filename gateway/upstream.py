@@ -304,8 +304,9 @@ class Upstream:
         self, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]], body: Body
     ) -> Connection:
         again = method in IDEMPOTENT and not _streamed(body)
+        fresh = False
         while True:
-            connection = await self._connection()
+            connection = await self._connection(fresh=fresh)
             try:
                 await connection.send(method, target, self.authority, headers, body)
                 await connection.head()
@@ -314,15 +315,15 @@ class Upstream:
                 connection.close()
                 if not (again and connection.reused):
                     raise
-                again = False
+                again, fresh = False, True
             except BaseException:
                 connection.stop_writing()
                 connection.close()
                 raise
 
-    async def _connection(self) -> Connection:
+    async def _connection(self, *, fresh: bool) -> Connection:
         now = time.monotonic()
-        while self._idle:
+        while self._idle and not fresh:
             connection = self._idle.pop()  # the most recently used: the least likely closed
             if connection.transport is not None and now - connection.idle_since < IDLE_SECONDS:
                 connection.reused = True
