@@ -4,10 +4,10 @@ from typing import Any
 
 import aiohttp
 from fastapi import FastAPI
-from starlette.middleware.cors import CORSMiddleware
 
 from gateway import proxy
 from gateway.api import router
+from gateway.cors import Cors
 from gateway.keys import load_signing_key
 from gateway.ratelimit import failure_counter
 from gateway.settings import Settings
@@ -15,10 +15,27 @@ from gateway.signin import SignIn
 from services.common.app import build_app
 
 
-def _upstream_client(settings: Settings) -> Any:
+def _client(settings: Settings) -> aiohttp.ClientSession:
+    """The client for the gateway's own calls to the services (sign-in, documentation,
+    readiness): pooled keep-alive connections, no cookies. The proxy has its own."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(
+            limit=settings.upstream_pool_size, ttl_dns_cache=300, keepalive_timeout=60
+        ),
+        timeout=aiohttp.ClientTimeout(
+            total=settings.upstream_timeout_seconds,
+            sock_connect=settings.upstream_connect_timeout_seconds,
+        ),
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
+
+
+def _upstream_clients(settings: Settings) -> Any:
     @asynccontextmanager
     async def worker(app: FastAPI) -> AsyncIterator[None]:
-        app.state.upstream_client = proxy.session(
+        app.state.upstream_client = _client(settings)
+        app.state.upstreams = proxy.upstreams(
+            settings.services,
             pool_size=settings.upstream_pool_size,
             connect_timeout=settings.upstream_connect_timeout_seconds,
             total_timeout=settings.upstream_timeout_seconds,
@@ -26,6 +43,8 @@ def _upstream_client(settings: Settings) -> Any:
         try:
             yield
         finally:
+            for upstream in app.state.upstreams.values():
+                upstream.close()
             await app.state.upstream_client.close()
             await app.state.signin.limiter.close()
 
@@ -60,44 +79,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Tokens, routing and the merged API documentation.",
         settings=settings,
         routers=[router],
-        workers=[_upstream_client(settings)],
+        workers=[_upstream_clients(settings)],
         ready=upstreams_ready,
         verify_tokens=False,
         public_docs=False,
         middleware=[
             (
                 proxy.Proxy,
-                {
-                    "routes": settings.routes,
-                    "services": settings.services,
-                },
+                {"routes": settings.routes},
             ),
-            (
-                CORSMiddleware,
-                {
-                    "allow_origins": settings.cors_origins,
-                    "allow_methods": ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-                    "allow_headers": [
-                        "Authorization",
-                        "Content-Type",
-                        "If-Match",
-                        "If-None-Match",
-                        "Idempotency-Key",
-                        "X-Request-ID",
-                    ],
-                    # What a browser client must read: versions, where a thing was made, when
-                    # to retry, whether a POST was a replay and which secrets it withheld.
-                    "expose_headers": [
-                        "ETag",
-                        "Location",
-                        "Retry-After",
-                        "X-Request-ID",
-                        "Idempotent-Replayed",
-                        "Secrets-Withheld",
-                    ],
-                    "max_age": 600,
-                },
-            ),
+            (Cors, {"allow_origins": settings.cors_origins}),
         ],
     )
     app.state.signing_key = key

@@ -43,7 +43,7 @@ class Settings(ExplicitEnvironment):
 
     upstream_timeout_seconds: float = 30.0
     upstream_connect_timeout_seconds: float = 3.0
-    upstream_pool_size: int = 256
+    upstream_pool_size: int = 256  # connections to each service at once
     max_body_bytes: int = 10 * 1024 * 1024
     # As the services' (services.common.settings): a body arrives whole in this time, or 408.
     body_timeout_seconds: float = Field(default=30, gt=0)
