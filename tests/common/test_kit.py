@@ -1,6 +1,7 @@
 """The kit's own rules: layering, cursors, problem fields, logs without secrets."""
 
 import ast
+import json
 import logging
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import pytest
 
 from services.common.app import field_name
 from services.common.errors import InvalidInput
-from services.common.logging import JsonFormatter
+from services.common.logging import JsonFormatter, configure_logging, flush_logs
 from services.common.paging import decode_cursor, encode_cursor
 from services.directory.models import County
 
@@ -92,6 +93,22 @@ def test_log_lines_redact_secret_fields() -> None:
     line = JsonFormatter("test").format(record)
     assert "hunter2hunter2" not in line and '"abc"' not in line
     assert '"status":200' in line
+
+
+def test_the_log_writer_writes_every_line_in_order_and_a_broken_one_stops_none(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("test")  # writes to the stderr of the moment: the capture's
+    log = logging.getLogger("cwshub.test.writer")
+    for n in range(500):  # a burst: the writer takes it in batches
+        log.info("line", extra={"n": n})
+    log.info("broken %d", "not a number")  # fails to format: reported, and nothing else lost
+    log.info("after")
+    flush_logs()
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line[:1] == "{"]
+    assert [line["n"] for line in lines if "n" in line] == list(range(500))
+    assert lines[-1]["message"] == "after"
+    assert all(line["service"] == "test" and line["level"] == "info" for line in lines)
 
 
 def test_a_jwks_keeps_only_usable_rs256_keys(key_files: dict) -> None:
