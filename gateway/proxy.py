@@ -31,6 +31,10 @@ HOP_BY_HOP = frozenset(
         b"x-forwarded-for",
         b"x-forwarded-host",
         b"x-forwarded-proto",
+        # What a client says about the path it came by is not relayed: the gateway says it.
+        b"forwarded",
+        b"x-real-ip",
+        b"via",
     }
 )
 # Not relayed as sent: the body's framing is the gateway's own (it has read or is streaming
@@ -58,13 +62,25 @@ def upstreams(
     }
 
 
+def _connection_listed(scope: Scope) -> frozenset[bytes]:
+    """The headers the client's Connection header names: hop-by-hop too (RFC 9110 7.6.1)."""
+    listed = b",".join(value for name, value in scope["headers"] if name == b"connection")
+    return frozenset(part.strip().lower() for part in listed.split(b",") if part.strip())
+
+
 def _inbound_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
     headers = []
     host = b""
+    dropped = _connection_listed(scope)
     for name, value in scope["headers"]:
         if name == b"host":
-            host = value
-        if name in HOP_BY_HOP or name in REFRAMED or name.startswith(IDENTITY_PREFIXES):
+            host = host or value  # the first, as uvicorn and Starlette read it
+        if (
+            name in HOP_BY_HOP
+            or name in REFRAMED
+            or name in dropped
+            or name.startswith(IDENTITY_PREFIXES)
+        ):
             continue
         headers.append((name, value))
     client = scope.get("client")

@@ -284,8 +284,9 @@ class Upstream:
     ) -> AsyncIterator[Connection]:
         """Send a request and read its reply's head; the body is the caller's to read. The
         connection goes back to the pool only if its reply was read whole. The whole exchange,
-        reading the body too, is bounded by the timeout (TimeoutError)."""
-        async with self._slots, asyncio.timeout(self.timeout):
+        reading the body too, and the wait for a free connection before it, is bounded by the
+        timeout (TimeoutError): a stalled service answers 504, not a queue that grows."""
+        async with asyncio.timeout(self.timeout), self._slots:
             connection = await self._send(method, self.prefix + target, headers, body)
             try:
                 yield connection

@@ -54,6 +54,11 @@ class TestRelay:
                 "TE": "trailers",
                 "Authorization": "Bearer kept-for-the-service",
                 "X-Request-ID": "help-desk-call-42",
+                "Forwarded": "for=1.2.3.4;host=evil",
+                "X-Real-IP": "1.2.3.4",
+                "Via": "1.1 evil",
+                "Connection": "keep-alive, X-Hop",
+                "X-Hop": "only for the next hop",
             },
         )
         headers = echoed_headers(reply)
@@ -64,6 +69,10 @@ class TestRelay:
             "x-forwarded-user",
             "proxy-authorization",
             "te",
+            "forwarded",
+            "x-real-ip",
+            "via",
+            "x-hop",
         ):
             assert dropped not in headers
         assert headers["authorization"] == "Bearer kept-for-the-service"

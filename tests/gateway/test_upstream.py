@@ -230,6 +230,17 @@ class TestFailures:
             with pytest.raises(TimeoutError):
                 await fetch(upstream(peer, timeout=0.2))
 
+    async def test_waiting_for_a_free_connection_is_within_the_timeout(self) -> None:
+        """A service whose connections are all busy: the next request gives up at the timeout
+        (the gateway answers 504), rather than queueing for as long as the others take."""
+        async with serving(answering) as peer:
+            service = Upstream(peer.url, limit=1, connect_timeout=2, timeout=0.3)
+            async with service._slots:  # its one connection busy for longer than the timeout
+                waiting = asyncio.create_task(fetch(service))
+                await asyncio.wait({waiting}, timeout=10)  # a guard, not a measure
+                assert waiting.done() and isinstance(waiting.exception(), TimeoutError)
+            assert peer.requests == []  # given up on, it is never sent late
+
     @staticmethod
     async def closes_its_kept_connection(
         peer: Peer, reader: Any, writer: asyncio.StreamWriter
