@@ -58,6 +58,7 @@ MAC = {
     "details": {"category": "switch_port", "location": "room 210"},
 }
 MEMORY_GOAL_MB = 250
+WIDTH = 52  # of a figure's label
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,7 @@ class Bench:
         runs = [(self.load(health), self.load(call)) for _ in range(2)]
         base = sum(h.rate for h, _ in runs) / 2
         rate = sum(c.rate for _, c in runs) / 2
-        print(f"  {label:<44} {rate:7.0f} /s  /healthz {base:6.0f} /s", end="")
+        print(f"  {label:<{WIDTH}} {rate:7.0f} /s  /healthz {base:6.0f} /s", end="")
         verdict(rate / base, goal, "x /healthz")
 
     def gateway_ratio(self, direct: Call, through: Call, connections: int) -> None:
@@ -157,8 +158,8 @@ class Bench:
         runs = [(self.load(direct, connections), self.load(through, connections)) for _ in range(2)]
         d = sum(x.rate for x, _ in runs) / 2
         g = sum(y.rate for _, y in runs) / 2
-        label = f"gateway / direct, county read, {connections} connection(s)"
-        print(f"  {label:<44} {g:7.0f} /s  direct   {d:6.0f} /s", end="")
+        label = f"gateway / direct, county read, {connections} connection{'s' * (connections > 1)}"
+        print(f"  {label:<{WIDTH}} {g:7.0f} /s  direct   {d:6.0f} /s", end="")
         verdict(g / d, 0.9 if connections > 1 else 0.75, "")
 
 
@@ -274,7 +275,7 @@ def backend_run(bench: Bench, backend: str, urls: dict[str, str], work: Path) ->
             bench.against_healthz(Call("POST", requests + FILE, worker, MAC), 0.2, "file a MAC")
             filing = bench.load(Call("POST", gateway + FILE, worker, MAC), 1)
             label = "file a MAC through the gateway, 1 connection"
-            print(f"  {label:<44} {filing.rate:7.0f} /s  p50 {filing.p50_ms:5.2f} ms", end="")
+            print(f"  {label:<{WIDTH}} {filing.rate:7.0f} /s  p50 {filing.p50_ms:5.2f} ms", end="")
             verdict(filing.p50_ms, 5, " ms p50", at_most=True)
             for connections in (CONNECTIONS, 1):
                 direct = Call("GET", directory + COUNTY, worker)
@@ -289,13 +290,13 @@ def backend_run(bench: Bench, backend: str, urls: dict[str, str], work: Path) ->
             after = bench_growth.probe(requests, office)
             for what in before:
                 label = f"{what}: p50 {before[what]:.2f} -> {after[what]:.2f} ms"
-                print(f"    {label:<76}", end="")
+                print(f"    {label:<{WIDTH + 30}}", end="")
                 verdict(after[what] / before[what], 1.5, "x", at_most=True)
         finally:
             for name, process in processes.items():
                 if process.poll() is None:
-                    label = f"resident memory of the {name} after the bench"
-                    print(f"  {label:<44} {resident_mb(process):7.0f} MB", end="")
+                    label = f"resident memory of the {name}"
+                    print(f"  {label:<{WIDTH}} {resident_mb(process):7.0f} MB", end="")
                     verdict(resident_mb(process), MEMORY_GOAL_MB, " MB", at_most=True)
             stop_all(processes.values())
 

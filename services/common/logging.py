@@ -72,9 +72,22 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
+# Lines waiting for the writer, at most: past it (stderr stalled) a new line is dropped and
+# counted, rather than memory growing without end; the writer says how many it lost.
+MAX_QUEUED = 100_000
+
+
 class _Enqueue(logging.handlers.QueueHandler):
     """Hands a record to the writer thread with what only this thread knows: the request id
     (a context variable) and the traceback (exc_info holds live frames)."""
+
+    dropped = 0  # lines dropped on a full queue, since the process started
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        try:
+            self.queue.put_nowait(record)
+        except queue.Full:
+            _Enqueue.dropped += 1
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
         record = copy.copy(record)
@@ -93,8 +106,9 @@ class _Writer:
 
     BATCH_SECONDS = 0.02
 
-    def __init__(self, lines: "queue.SimpleQueue[logging.LogRecord]", handler: logging.Handler):
+    def __init__(self, lines: "queue.Queue[logging.LogRecord]", handler: logging.Handler):
         self.lines, self.handler = lines, handler
+        self._dropped_told = _Enqueue.dropped
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -105,10 +119,12 @@ class _Writer:
 
     def stop(self) -> None:
         """Write every queued line, then stop."""
-        if self._thread is not None:
-            self._stopping.set()
-            self._thread.join()
-            self._thread = None
+        if self._thread is None:
+            self._write_queued()
+            return
+        self._stopping.set()
+        self._thread.join()
+        self._thread = None
 
     def _run(self) -> None:
         while not self._stopping.wait(self.BATCH_SECONDS):
@@ -126,6 +142,13 @@ class _Writer:
                 batch.append(self.handler.format(record))
             except Exception:
                 self.handler.handleError(record)
+        if (dropped := _Enqueue.dropped) != self._dropped_told:
+            lost = dropped - self._dropped_told
+            self._dropped_told = dropped
+            note = {"msg": "log lines dropped: the writer fell behind", "dropped": lost}
+            batch.append(
+                self.handler.format(logging.makeLogRecord({**note, "levelname": "WARNING"}))
+            )
         if batch:
             stream = self.handler.stream  # type: ignore[attr-defined]
             try:
@@ -158,7 +181,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     _stop_writer()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
-    lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    lines: queue.Queue[logging.LogRecord] = queue.Queue(MAX_QUEUED)
     _writer = _Writer(lines, handler)
     _writer.start()
     # Where a line was logged from, and which thread and process: none is in our lines, and

@@ -111,6 +111,23 @@ def test_the_log_writer_writes_every_line_in_order_and_a_broken_one_stops_none(
     assert all(line["service"] == "test" and line["level"] == "info" for line in lines)
 
 
+def test_a_stalled_log_writer_drops_lines_and_says_how_many(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.common import logging as kit_logging
+
+    monkeypatch.setattr(kit_logging, "MAX_QUEUED", 10)
+    configure_logging("test")
+    kit_logging._stop_writer()  # stderr stalls: nothing is written meanwhile
+    log = logging.getLogger("cwshub.test.writer")
+    for n in range(50):
+        log.info("line", extra={"n": n})
+    flush_logs()
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line[:1] == "{"]
+    assert [line["n"] for line in lines if "n" in line] == list(range(10))
+    assert lines[-1]["dropped"] == 40 and lines[-1]["level"] == "warning"
+
+
 def test_a_jwks_keeps_only_usable_rs256_keys(key_files: dict) -> None:
     from services.common.auth import _usable, public_jwk
 
