@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import errno
 import importlib
+import json
 import socket
 import subprocess
 import sys
@@ -29,14 +30,60 @@ from services.common.settings import one_line
 DEFAULT_PORTS = registry.ports()
 
 
+HEADERS_TOO_LARGE = json.dumps(
+    {
+        "type": "/problems/request-header-fields-too-large",
+        "title": "Request Header Fields Too Large",
+        "status": 431,
+        "detail": "The request line and headers may hold at most 64 KiB.",
+    }
+).encode()
+
+
 class DeadlineProtocol(HttpToolsProtocol):
     """uvicorn's HTTP protocol, with a deadline on request headers: uvicorn waits for ever
     for headers that stop arriving (a slowloris), on a new connection and on a kept-alive
     one. Headers must arrive whole within the app's `body_timeout_seconds` (the body has the
-    same deadline, in services.common.middleware.BodyLimit), or the connection is closed."""
+    same deadline, in services.common.middleware.BodyLimit), or the connection is closed. They
+    may hold at most `max_header_bytes`, or the answer is 431 and the connection is closed."""
 
     header_timeout = 30.0
+    # The request line and headers together, at most: uvicorn sets no limit, and a few
+    # connections sending headers of megabytes held hundreds of MB (attacker review).
+    max_header_bytes = 64 * 1024
     _header_timer: asyncio.TimerHandle | None = None
+    _header_bytes = 0
+    _headers_too_large = False
+
+    def on_message_begin(self) -> None:
+        self._header_bytes = 0
+        super().on_message_begin()
+
+    def on_url(self, url: bytes) -> None:
+        self._count_header_bytes(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_header_bytes(len(name) + len(value))
+        super().on_header(name, value)
+
+    def _count_header_bytes(self, size: int) -> None:
+        self._header_bytes += size
+        if self._header_bytes > self.max_header_bytes:
+            self._headers_too_large = True
+            raise ValueError("request headers too large")  # the parser stops: 400 -> 431
+
+    def send_400_response(self, msg: str) -> None:
+        if not self._headers_too_large:
+            super().send_400_response(msg)
+            return
+        body = HEADERS_TOO_LARGE
+        self.transport.write(
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+            b"content-type: application/problem+json\r\n"
+            b"content-length: %d\r\nconnection: close\r\n\r\n%b" % (len(body), body)
+        )
+        self.transport.close()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)

@@ -1,6 +1,8 @@
 """The gateway's proxy, observed from a real upstream that echoes what it received."""
 
+import contextlib
 import hashlib
+import json
 import os
 import socket
 import time
@@ -238,6 +240,32 @@ class TestSlowHeaders:
         with socket.create_connection((host, int(port)), timeout=60) as raw:
             raw.sendall(b"GET /healthz HTTP/1.1\r\nHost: cwshub\r\nX-Slow: ")
             assert raw.recv(65536) == b""
+
+
+def raw_get(base_url: str, header_bytes: int) -> bytes:
+    """GET /healthz with a header of `header_bytes`, on a connection of its own."""
+    host, port = base_url.removeprefix("http://").split(":")
+    request = b"GET /healthz HTTP/1.1\r\nHost: cwshub\r\nConnection: close\r\n"
+    request += b"X-Big: " + b"a" * header_bytes + b"\r\n\r\n"
+    with socket.create_connection((host, int(port)), timeout=60) as raw:
+        with contextlib.suppress(ConnectionError):  # refused before all was sent
+            raw.sendall(request)
+        reply = b""
+        while chunk := raw.recv(65536):
+            reply += chunk
+    return reply
+
+
+class TestLargeHeaders:
+    """Request headers beyond 64 KiB are refused with 431 and the connection closed, at the
+    gateway and at a service, rather than held in memory; ordinary large ones pass."""
+
+    @pytest.mark.parametrize("name", ["gateway", "requests"])
+    def test_headers_beyond_the_limit_are_431(self, stack: Stack, name: str) -> None:
+        assert raw_get(getattr(stack, name), 16 * 1024).startswith(b"HTTP/1.1 200 ")
+        reply = raw_get(getattr(stack, name), 100 * 1024)
+        assert reply.startswith(b"HTTP/1.1 431 "), reply[:200]
+        assert json.loads(reply.split(b"\r\n\r\n", 1)[1])["status"] == 431
 
 
 class TestAuthenticationFirst:
