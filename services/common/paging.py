@@ -115,23 +115,11 @@ async def paginate(
     limit: int,
     cursor: str | None,
     descending: bool = False,
+    rows: bool = False,
 ) -> tuple[list[Any], str | None]:
-    """ORM objects after the cursor in `order_by` order, and the next cursor.
-    The last `order_by` column must be unique, so no row is skipped or repeated."""
-    chosen = _keyset(stmt, order_by, limit, cursor, descending)
-    return _page(list((await session.scalars(chosen)).all()), order_by, limit)
-
-
-async def paginate_rows(
-    session: AsyncSession,
-    stmt: Select[Any],
-    *,
-    order_by: Sequence[OrderColumn],
-    limit: int,
-    cursor: str | None,
-    descending: bool = False,
-) -> tuple[list[AnyRow], str | None]:
-    """As `paginate`, for a Core select of columns: rows, not ORM objects (a hot list pays no
-    unit of work or identity map). `stmt` must select the `order_by` columns."""
-    chosen = _keyset(stmt, order_by, limit, cursor, descending)
-    return _page(list((await session.execute(chosen)).all()), order_by, limit)
+    """ORM objects after the cursor in `order_by` order, and the next cursor. With `rows`, for
+    a Core select of columns (which must include the `order_by` columns): its rows, so a hot
+    list pays no unit of work or identity map. The last `order_by` column must be unique, so
+    no row is skipped or repeated."""
+    result = await session.execute(_keyset(stmt, order_by, limit, cursor, descending))
+    return _page(list(result.all() if rows else result.scalars().all()), order_by, limit)

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, Text, cast, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.auth import Principal
-from services.common.paging import AnyRow, paginate_rows
+from services.common.paging import AnyRow, paginate
 from services.requests import access
 
 COLUMNS = access.REQUEST.c
@@ -111,13 +111,14 @@ async def list_requests(
     assignee shows only the requests the caller works (an assignee is internal)."""
     seen = access.visible(principal, working=filters.assignee is not None)
     column, descending = SORTS[sort]
-    rows, next_cursor = await paginate_rows(
+    rows, next_cursor = await paginate(
         session,
         select(*SHOWN).where(*seen, *filters.conditions()),
         order_by=[column, COLUMNS.id],
         limit=limit,
         cursor=cursor,
         descending=descending,
+        rows=True,
     )
     return [shown(principal, row) for row in rows], next_cursor
 
