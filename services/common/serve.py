@@ -24,20 +24,11 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from services.common import registry
 from services.common.db import create_engine, ping, safe_url
+from services.common.errors import FieldError, problem
 from services.common.settings import one_line
 
 # Where each process listens under `make run`, from the one declaration of services.
 DEFAULT_PORTS = registry.ports()
-
-
-HEADERS_TOO_LARGE = json.dumps(
-    {
-        "type": "/problems/request-header-fields-too-large",
-        "title": "Request Header Fields Too Large",
-        "status": 431,
-        "detail": "The request line and headers may hold at most 64 KiB.",
-    }
-).encode()
 
 
 class DeadlineProtocol(HttpToolsProtocol):
@@ -77,7 +68,18 @@ class DeadlineProtocol(HttpToolsProtocol):
         if not self._headers_too_large:
             super().send_400_response(msg)
             return
-        body = HEADERS_TOO_LARGE
+        # The one error body (errors.problem), written here: the app never saw this request.
+        path = self.url.split(b"?", 1)[0][:2048].decode("latin-1")
+        refused = problem(
+            status=431,
+            title="Request Header Fields Too Large",
+            detail=f"The request line and headers may hold at most {self.max_header_bytes} bytes.",
+            slug="request-header-fields-too-large",
+            instance=path,
+            request_id=None,
+            errors=[FieldError("headers", "too large")],
+        )
+        body = json.dumps(refused).encode()
         self.transport.write(
             b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
             b"content-type: application/problem+json\r\n"

@@ -265,7 +265,9 @@ class TestLargeHeaders:
         assert raw_get(getattr(stack, name), 16 * 1024).startswith(b"HTTP/1.1 200 ")
         reply = raw_get(getattr(stack, name), 100 * 1024)
         assert reply.startswith(b"HTTP/1.1 431 "), reply[:200]
-        assert json.loads(reply.split(b"\r\n\r\n", 1)[1])["status"] == 431
+        refused = json.loads(reply.split(b"\r\n\r\n", 1)[1])
+        assert refused["status"] == 431 and refused["instance"] == "/healthz"
+        assert refused["errors"] == [{"field": "headers", "message": "too large"}]
 
 
 class TestAuthenticationFirst:
